@@ -1,0 +1,53 @@
+# The two commands of the README: `make sandbox` (deploy) and `make test` (everything CI runs).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: setup system-packages lint pytest molecule test sandbox sandbox-destroy bench clean
+
+# Control-node toolchain, pinned by requirements/constraints.txt. Re-run after a pull: pip is a no-op
+# when nothing changed.
+setup: $(BIN)/.installed
+$(BIN)/.installed: requirements/control.in requirements/constraints.txt collectors/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c requirements/constraints.txt -r requirements/control.in
+	$(BIN)/pip install -q -c requirements/constraints.txt -e 'collectors[test]'
+	touch $@
+
+# What the tests run beside Python: a Docker engine, PostgreSQL server binaries, debootstrap.
+system-packages:
+	scripts/install-system-packages.sh
+
+lint: setup
+	yamllint --strict .
+	ansible-lint --offline --profile production
+	ruff check .
+	ruff format --check collectors bench molecule
+
+pytest: setup system-packages
+	scripts/pytest-nonempty.sh collectors
+
+molecule: setup system-packages
+	scripts/ensure-docker.sh
+	scripts/build-target-image.sh
+	molecule test --all
+
+test: lint pytest molecule
+
+sandbox: setup
+	scripts/ensure-docker.sh
+	scripts/build-target-image.sh
+	scripts/sandbox.sh up
+
+sandbox-destroy:
+	scripts/sandbox.sh destroy
+
+bench: setup
+	bench/deploy.sh
+
+clean: sandbox-destroy
+	rm -rf $(VENV) .cache
