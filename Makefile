@@ -26,10 +26,12 @@ lint: setup
 	yamllint --strict .
 	ansible-lint --offline --profile production
 	ruff check .
-	ruff format --check collectors bench molecule
+	ruff format --check collectors bench molecule tests
 
+# pytest exits 5 when it collected nothing: that is a failure here, never a pass.
 pytest: setup system-packages
-	scripts/pytest-nonempty.sh collectors
+	cd collectors && pytest || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no test in collectors/" >&2; exit $$rc; }
+	pytest tests || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no test in tests/" >&2; exit $$rc; }
 
 molecule: setup system-packages
 	scripts/ensure-docker.sh

@@ -44,7 +44,9 @@ rm -f "$root"/etc/ssh/ssh_host_*
 mkdir -p "$root/etc/systemd/system/ssh.service.d"
 cat >"$root/etc/systemd/system/ssh.service.d/hostkeys.conf" <<'UNIT'
 [Service]
+ExecStartPre=
 ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/usr/sbin/sshd -t
 UNIT
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin "$root"/var/lib/apt/lists/*
 # No package index, and an old one as far as apt's age checks go: the first run must refresh it.

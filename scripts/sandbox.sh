@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The local sandbox: a systemd container standing in for a bare VPS, converged by the same site.yml
+# as a real host (the default inventory, inventory/sandbox, points at it).
+#   scripts/sandbox.sh up [ansible-playbook args…]   create it if missing, then converge site.yml
+#   scripts/sandbox.sh destroy                        remove it and its volumes
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+name=bloomberg-sandbox
+image=${BLOOMBERG_TARGET_IMAGE:-bloomberg-target:debian12}
+key=$HOME/.cache/bloomberg-sandbox/id_ed25519
+
+create() {
+  docker container inspect "$name" >/dev/null 2>&1 && return 0
+  echo "sandbox: creating $name from $image" >&2
+  # The least that systemd as PID 1 needs here (--privileged is refused on some hosts); the nested
+  # Docker engine of the stack gets a volume so that it can use overlay2.
+  docker run -d --name "$name" --hostname "$name" \
+    --cgroupns=host --cap-add SYS_ADMIN --cap-add NET_ADMIN \
+    --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+    --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
+    -v "$name-docker:/var/lib/docker" \
+    "$image" /lib/systemd/systemd >/dev/null
+  # Facts cached for an earlier container of the same name would describe the wrong machine.
+  rm -rf .cache/facts
+}
+
+wait_for_boot() {
+  local state=""
+  # systemctl answers only once systemd's bus is up; --wait then blocks until boot has finished.
+  for _ in $(seq 1 60); do
+    state=$(docker exec "$name" systemctl is-system-running --wait 2>/dev/null || true)
+    case "$state" in
+      running|degraded) return 0 ;;
+    esac
+    sleep 1
+  done
+  echo "sandbox: systemd in $name did not finish booting (state: ${state:-unknown})" >&2
+  exit 1
+}
+
+case "${1:-up}" in
+  up)
+    shift || true
+    ansible-playbook scripts/sandbox-key.yml >/dev/null
+    create
+    wait_for_boot
+    ansible-playbook site.yml "$@"
+    address=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name")
+    cat <<MSG
+
+The sandbox is converged. Reach it with:
+  docker exec -it $name bash                 # a root shell
+  ssh -i $key ops@$address   # as the sandbox's admin, the way you would reach a VPS
+Re-run \`make sandbox\` after any change: it applies only what differs. \`make sandbox-destroy\` removes it.
+MSG
+    ;;
+  destroy)
+    docker rm -f "$name" >/dev/null 2>&1 || true
+    docker volume rm "$name-docker" >/dev/null 2>&1 || true
+    rm -rf .cache/facts
+    echo "sandbox: removed" >&2
+    ;;
+  *)
+    echo "usage: $0 up [ansible-playbook args…] | destroy" >&2
+    exit 2
+    ;;
+esac

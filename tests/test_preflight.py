@@ -1,0 +1,122 @@
+"""The base role's preflight, run for real by ansible-playbook against this machine (read-only tasks).
+
+Each case feeds an inventory that a person could plausibly write and checks that the run stops, or warns,
+with a message that says what to set.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+GOOD_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKexampleexampleexampleexampleexampleexample alice@laptop"
+
+
+def run_preflight(tmp_path: Path, group_vars: dict) -> subprocess.CompletedProcess[str]:
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text(
+        yaml.safe_dump(
+            {
+                "bloomberg": {
+                    "hosts": {
+                        "localhost": {
+                            "ansible_connection": "local",
+                            "ansible_python_interpreter": sys.executable,
+                        }
+                    }
+                }
+            }
+        )
+    )
+    (inventory / "group_vars" / "all.yml").write_text(yaml.safe_dump(group_vars))
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_CACHE_PLUGIN": "memory",
+    }
+    return subprocess.run(
+        [
+            "ansible-playbook",
+            "-i",
+            str(inventory),
+            "playbooks/base.yml",
+            "--tags",
+            "preflight",
+            "-e",
+            "ansible_become=false",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_a_complete_inventory_passes(tmp_path):
+    result = run_preflight(tmp_path, {"base_admin_users": [{"name": "alice", "ssh_keys": [GOOD_KEY]}]})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "failed=0" in result.stdout
+
+
+def test_missing_admin_users_names_the_variable(tmp_path):
+    result = run_preflight(tmp_path, {})
+    assert result.returncode != 0
+    assert "missing required arguments: base_admin_users" in result.stdout
+
+
+def test_no_present_admin_is_refused_before_anything_changes(tmp_path):
+    result = run_preflight(tmp_path, {"base_admin_users": [{"name": "bob", "state": "absent"}]})
+    assert result.returncode != 0
+    assert "base_admin_users lists no present administrator" in result.stdout
+    assert "changed=0" in result.stdout
+
+
+def test_each_malformed_key_names_its_admin(tmp_path):
+    malformed = {
+        "alice": [],
+        "bob": ["/home/bob/.ssh/id_ed25519.pub"],
+        "carol": ["-----BEGIN OPENSSH PRIVATE KEY-----"],
+        "dave": ["ssh-ed25519"],
+    }
+    admins = [{"name": name, "ssh_keys": keys} for name, keys in malformed.items()]
+    result = run_preflight(
+        tmp_path, {"base_admin_users": [*admins, {"name": "erin", "ssh_keys": [GOOD_KEY]}]}
+    )
+    assert result.returncode != 0
+    for name in malformed:
+        assert f"base_admin_users entry '{name}' needs ssh_keys" in result.stdout
+    assert "entry 'erin'" not in result.stdout
+
+
+def test_an_unsupported_system_is_named_with_the_supported_ones(tmp_path):
+    result = run_preflight(
+        tmp_path,
+        {
+            "base_admin_users": [{"name": "alice", "ssh_keys": [GOOD_KEY]}],
+            "base_supported_distributions": {"Ubuntu": ["24.04"]},
+        },
+    )
+    assert result.returncode != 0
+    assert "is not supported. Use one of: Ubuntu 24.04." in result.stdout
+
+
+def test_a_small_host_gets_a_warning_and_goes_on(tmp_path):
+    result = run_preflight(
+        tmp_path,
+        {
+            "base_admin_users": [{"name": "alice", "ssh_keys": [GOOD_KEY]}],
+            "base_min_vcpus": 1024,
+        },
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "WARNING: localhost has" in result.stdout
+    assert "the documented minimum is 1024 vCPU" in result.stdout
