@@ -1,4 +1,4 @@
-"""Structured logs: one JSON object per line on stderr, so `docker logs` and Loki-style tools can parse them."""
+"""Structured logs: one JSON object per line on stderr, which `docker logs` and log shippers can parse."""
 
 from __future__ import annotations
 

@@ -1,0 +1,157 @@
+"""Real servers started by the tests and the benches themselves, on 127.0.0.1 only.
+
+A plain module (importable as `servers`: pytest puts this folder on the path) rather than conftest.py, whose
+module name every test folder's conftest.py would shadow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+class ServerUnavailableError(RuntimeError):
+    """A server the tests need is not installed or did not start; the message says what to do."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def eventually(predicate: Callable[[], bool], within_s: float) -> bool:
+    """Poll `predicate` until it holds or `within_s` passes; its final value."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.02)
+    return predicate()
+
+
+def _postgres_bindir() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(initdb).parent
+    raise ServerUnavailableError(
+        "PostgreSQL server binaries not found: apt-get install postgresql (make test does it)"
+    )
+
+
+def _as_postgres_user() -> dict:
+    # initdb refuses to run as root; CI and the sandbox run tests as root.
+    if os.geteuid() != 0:
+        return {}
+    entry = pwd.getpwnam("postgres")
+    return {"user": entry.pw_uid, "group": entry.pw_gid}
+
+
+@contextmanager
+def postgres_cluster() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 with trust auth; yields the superuser DSN."""
+    bindir = _postgres_bindir()
+    owner = _as_postgres_user()
+    datadir = Path(tempfile.mkdtemp(prefix="marketdash-pg-"))
+    if owner:
+        os.chown(datadir, owner["user"], owner["group"])
+    port = free_port()
+
+    def run(*args: str) -> None:
+        subprocess.run(args, check=True, capture_output=True, **owner)
+
+    run(str(bindir / "initdb"), "-D", str(datadir / "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8")
+    server_options = (
+        f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={datadir} -c fsync=off"
+    )
+    run(str(bindir / "pg_ctl"), "-D", str(datadir / "data"), "-w", "-l", str(datadir / "log"),
+        "-o", server_options, "start")  # fmt: skip
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        run(str(bindir / "pg_ctl"), "-D", str(datadir / "data"), "-m", "immediate", "stop")
+        shutil.rmtree(datadir, ignore_errors=True)
+
+
+class VictoriaMetrics:
+    """A victoria-metrics process on 127.0.0.1 that a test can stop and start again on the same port.
+
+    Debian's victoria-metrics accepts the InfluxDB v2 write API (numeric fields; `measurement_field` becomes
+    the metric name, tags become labels; the bucket is not kept).
+    """
+
+    def __init__(self, storage: Path, port: int) -> None:
+        self.storage, self.port = storage, port
+        self.url = f"http://127.0.0.1:{port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("victoria-metrics")
+        if binary is None:
+            raise ServerUnavailableError("victoria-metrics not found: apt-get install victoria-metrics")
+        self._process = subprocess.Popen(
+            [
+                binary,
+                f"-httpListenAddr=127.0.0.1:{self.port}",
+                f"-storageDataPath={self.storage}",
+                "-loggerLevel=ERROR",
+                "-search.latencyOffset=0s",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise ServerUnavailableError("victoria-metrics did not answer within 15 s")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=15)
+            self._process = None
+
+    def export(self, match: str) -> dict[tuple[tuple[str, str], ...], list[tuple[int, float]]]:
+        """Every stored sample of the series matching `match`: {labels: [(timestamp_ms, value), ...]}.
+
+        New series become searchable a moment after they are written, even after a forced flush: read
+        until two reads a tenth of a second apart agree on something (or give up after five seconds)."""
+        previous: dict | None = None
+        deadline = time.monotonic() + 5
+        while True:
+            current = self._export_once(match)
+            if (current and current == previous) or time.monotonic() > deadline:
+                return current
+            previous = current
+            time.sleep(0.1)
+
+    def _export_once(self, match: str) -> dict[tuple[tuple[str, str], ...], list[tuple[int, float]]]:
+        httpx.get(f"{self.url}/internal/force_flush", timeout=5)
+        response = httpx.get(f"{self.url}/api/v1/export", params={"match[]": match}, timeout=10)
+        response.raise_for_status()
+        series = {}
+        for line in response.text.splitlines():
+            row = json.loads(line)
+            key = tuple(sorted(row["metric"].items()))
+            series[key] = sorted(zip(row["timestamps"], row["values"], strict=True))
+        return series
