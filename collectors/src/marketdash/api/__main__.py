@@ -1,0 +1,5 @@
+import sys
+
+from marketdash.api.cli import main
+
+sys.exit(main())

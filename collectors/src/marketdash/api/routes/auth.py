@@ -1,0 +1,67 @@
+"""Logging in and managing team members."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+
+from marketdash.api import users
+from marketdash.api.deps import Admin, Caller, Conn, CurrentUser, UserIdPath, check_owner, too_many_requests
+from marketdash.api.models import Error, LoginIn, PasswordIn, TokenOut, UserIn, UserOut
+from marketdash.api.routes import AUTHENTICATED_ERRORS
+
+router = APIRouter(tags=["auth and users"], responses=AUTHENTICATED_ERRORS)
+
+
+@router.post(
+    "/api/auth/token",
+    response_model=TokenOut,
+    responses={401: {"model": Error, "description": "Wrong username or password"}},
+)
+async def login(body: LoginIn, request: Request, conn: Conn) -> TokenOut:
+    """Exchange a username and password for a bearer token."""
+    # Stricter than the general per-IP limit: this is where passwords get guessed.
+    client = request.client.host if request.client else "unknown"
+    wait = request.app.state.login_limiter.hit(client)
+    if wait:
+        raise too_many_requests(wait, "login")
+    user = await users.authenticate(conn, body.username, body.password)
+    if user is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
+    tokens = request.app.state.tokens
+    return TokenOut(access_token=tokens.issue(user["id"], user["role"]), expires_in=tokens.ttl_seconds)
+
+
+@router.get("/api/me", response_model=UserOut)
+async def me(caller: CurrentUser) -> Caller:
+    return caller
+
+
+@router.get("/api/users", response_model=list[UserOut])
+async def list_users(_admin: Admin, conn: Conn) -> list[dict]:
+    return await users.list_users(conn)
+
+
+@router.post("/api/users", response_model=UserOut, status_code=status.HTTP_201_CREATED)
+async def create_user(body: UserIn, _admin: Admin, conn: Conn) -> dict:
+    try:
+        return await users.create_user(conn, body.username, body.password, body.role)
+    except users.UserExistsError as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+
+
+@router.delete("/api/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_user(user_id: UserIdPath, admin: Admin, conn: Conn) -> Response:
+    """Delete a user and everything they own."""
+    if user_id == admin.id:
+        raise HTTPException(status.HTTP_409_CONFLICT, "an admin cannot delete their own account")
+    if not await users.delete_user(conn, user_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {user_id} not found")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.put("/api/users/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT)
+async def change_password(user_id: UserIdPath, body: PasswordIn, caller: CurrentUser, conn: Conn) -> Response:
+    check_owner(caller, user_id)
+    if not await users.set_password(conn, user_id, body.password):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {user_id} not found")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,48 @@
+"""The API's settings, from MARKETDASH_API_* environment variables (docs/api.md lists them)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MARKETDASH_API_", extra="ignore")
+
+    postgres_dsn: str = "postgresql://marketdash_api@127.0.0.1:5432/bloomberg_config"
+    pool_min_size: int = Field(default=4, ge=1)
+    pool_max_size: int = Field(default=10, ge=1)
+    # How long a request waits for a connection before it is answered 503.
+    pool_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    # HS256 key; required to serve. 32 bytes at least: shorter HMAC keys are brute-forceable offline from
+    # any one token.
+    jwt_secret: SecretStr | None = None
+    jwt_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    jwt_issuer: str = "marketdash-api"
+
+    # argon2id cost: the default is RFC 9106's low-memory profile (64 MiB, 3 passes). Stored hashes carry
+    # their own parameters, and are re-hashed at the next login after a change.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=64)
+    argon2_parallelism: int = Field(default=4, ge=1, le=8)
+
+    # Token buckets: N requests per minute, bursts up to N. Per process (see docs/api.md).
+    rate_limit_user_per_minute: int = Field(default=120, ge=1)
+    rate_limit_ip_per_minute: int = Field(default=600, ge=1)
+    rate_limit_login_per_minute: int = Field(default=10, ge=1)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+    # Peers whose X-Forwarded-For is believed (nginx on the host): the per-IP limit needs the real client.
+    forwarded_allow_ips: str = "127.0.0.1"
+    log_level: str = "INFO"
+
+    def require_jwt_secret(self) -> str:
+        secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
+        if len(secret.encode()) < 32:
+            raise ValueError(
+                "MARKETDASH_API_JWT_SECRET must be set to at least 32 bytes (e.g. openssl rand -hex 32)"
+            )
+        return secret

@@ -1,0 +1,183 @@
+"""Layouts, alert rules and positions: what each adds to the shared create/read/update/delete."""
+
+import psycopg
+
+# The API's fixtures (a plugin module: a conftest.py here would shadow the root one for `from conftest`).
+pytest_plugins = ["api_fixtures"]
+
+
+async def test_a_user_has_at_most_one_default_layout(api_team):
+    client, headers = api_team.client, api_team.alice.headers
+    first = (
+        await client.post("/api/layouts", json={"layout_name": "A", "is_default": True}, headers=headers)
+    ).json()
+    second = (
+        await client.post("/api/layouts", json={"layout_name": "B", "is_default": True}, headers=headers)
+    ).json()
+    bobs = await client.post(
+        "/api/layouts", json={"layout_name": "A", "is_default": True}, headers=api_team.bob.headers
+    )
+    assert bobs.status_code == 201  # names and defaults are per user
+
+    def defaults(layouts):
+        return [layout["layout_name"] for layout in layouts if layout["is_default"]]
+
+    path = f"/api/users/{api_team.alice.id}/layouts"
+    assert defaults((await client.get(path, headers=headers)).json()) == ["B"]
+    await client.put(f"/api/layouts/{first['id']}", json={"is_default": True}, headers=headers)
+    assert defaults((await client.get(path, headers=headers)).json()) == ["A"]
+    # Bob cannot use someone else's layout id to unset Alice's default.
+    refused = await client.put(
+        f"/api/layouts/{second['id']}", json={"is_default": True}, headers=api_team.bob.headers
+    )
+    assert refused.status_code == 404
+    assert defaults((await client.get(path, headers=headers)).json()) == ["A"]
+    assert defaults(
+        (await client.get(f"/api/users/{api_team.bob.id}/layouts", headers=api_team.bob.headers)).json()
+    ) == ["A"]
+
+
+async def test_layout_names_are_unique_per_user_with_409(api_team):
+    client, headers = api_team.client, api_team.alice.headers
+    assert (
+        await client.post("/api/layouts", json={"layout_name": "Desk"}, headers=headers)
+    ).status_code == 201
+    other = (await client.post("/api/layouts", json={"layout_name": "Wall"}, headers=headers)).json()
+    duplicate = await client.post("/api/layouts", json={"layout_name": "Desk"}, headers=headers)
+    assert duplicate.status_code == 409
+    assert "already exists" in duplicate.json()["detail"]
+    renamed = await client.put(f"/api/layouts/{other['id']}", json={"layout_name": "Desk"}, headers=headers)
+    assert renamed.status_code == 409
+
+
+async def test_layout_panels_config_is_bounded_and_must_be_an_object(api_team):
+    client, headers = api_team.client, api_team.alice.headers
+    for body, message in (
+        ({"layout_name": "L", "panels_config": ["not", "an", "object"]}, "valid dictionary"),
+        ({"layout_name": "L", "panels_config": {"x": "y" * 300_000}}, "larger than"),
+        ({"layout_name": "L", "panels_config": {"x": "nul\u0000"}}, "NUL"),
+    ):
+        response = await client.post("/api/layouts", json=body, headers=headers)
+        assert response.status_code == 422, body
+        assert message in str(response.json()["detail"]), body
+
+
+async def test_alert_rules_cover_the_four_conditions_and_three_channels(api_team):
+    client, headers = api_team.client, api_team.alice.headers
+    rules = [
+        {
+            "asset": "BTC/USDT",
+            "condition": "above",
+            "threshold": 70000,
+            "channel": "telegram",
+            "target": "-1001234",
+        },
+        {
+            "asset": "ETH/USDT",
+            "condition": "below",
+            "threshold": 3000,
+            "channel": "email",
+            "target": "a@example.org",
+        },
+        {
+            "asset": "SPX",
+            "condition": "pct_change",
+            "threshold": 2.5,
+            "channel": "webhook",
+            "window_minutes": 1440,
+        },
+        {
+            "asset": "AAPL",
+            "condition": "volume_spike",
+            "threshold": 3,
+            "channel": "webhook",
+            "target": "https://h.example/x",
+        },
+    ]
+    for rule in rules:
+        response = await client.post("/api/alert-rules", json=rule, headers=headers)
+        assert response.status_code == 201, response.text
+        assert response.json().items() >= rule.items()
+        assert response.json()["active"] is True
+        assert response.json()["cooldown_seconds"] == 900
+    listed = (await client.get(f"/api/users/{api_team.alice.id}/alert-rules", headers=headers)).json()
+    assert [r["condition"] for r in listed] == ["above", "below", "pct_change", "volume_spike"]
+
+
+async def test_bad_alert_rules_are_refused_with_the_reason(api_team):
+    client, headers = api_team.client, api_team.alice.headers
+    base = {"asset": "BTC/USDT", "condition": "above", "threshold": 70000, "channel": "telegram"}
+    for change, message in (
+        ({"condition": "crosses"}, "'above', 'below', 'pct_change' or 'volume_spike'"),
+        ({"channel": "sms"}, "'telegram', 'email' or 'webhook'"),
+        ({"asset": "DOGE/EUR"}, "unknown asset symbol(s): DOGE/EUR"),
+        ({"channel": "email", "target": "not-an-address"}, "must be an e-mail address"),
+        ({"channel": "webhook", "target": "ftp://x"}, "must be an http(s) URL"),
+        ({"condition": "pct_change", "threshold": -1}, "must be positive"),
+        ({"threshold": 1e16}, "less than or equal to"),
+        ({"window_minutes": 0}, "greater than or equal to 1"),
+    ):
+        response = await client.post("/api/alert-rules", json={**base, **change}, headers=headers)
+        assert response.status_code == 422, change
+        assert message in str(response.json()["detail"]), change
+    # Non-finite numbers: JSON has none, but Python's parser accepts these tokens.
+    raw = '{"asset": "BTC/USDT", "condition": "above", "threshold": NaN, "channel": "telegram"}'
+    response = await client.post(
+        "/api/alert-rules", content=raw, headers={**headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    with psycopg.connect(api_team.dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM alert_rules").fetchone() == (0,)
+
+
+async def test_a_partial_update_that_makes_a_rule_inconsistent_is_refused_whole(api_team):
+    client, headers = api_team.client, api_team.alice.headers
+    rule = (
+        await client.post(
+            "/api/alert-rules",
+            json={
+                "asset": "XAU",
+                "condition": "above",
+                "threshold": 2500,
+                "channel": "email",
+                "target": "a@b.org",
+            },
+            headers=headers,
+        )
+    ).json()
+    path = f"/api/alert-rules/{rule['id']}"
+    switched = await client.put(path, json={"channel": "webhook"}, headers=headers)
+    assert switched.status_code == 422
+    assert "must be an http(s) URL" in switched.json()["detail"]
+    assert (await client.get(path, headers=headers)).json() == rule
+    cleared = await client.put(path, json={"channel": "webhook", "target": None}, headers=headers)
+    assert cleared.status_code == 200
+    assert cleared.json()["target"] is None
+
+
+async def test_positions_keep_quantities_prices_and_time(api_team):
+    client, headers = api_team.client, api_team.alice.headers
+    body = {
+        "asset": "BTC/USDT",
+        "quantity": 0.5,
+        "avg_price": 61000.25,
+        "opened_at": "2026-01-02T03:04:05+01:00",
+    }
+    created = await client.post("/api/positions", json=body, headers=headers)
+    assert created.status_code == 201
+    position = created.json()
+    assert position["quantity"] == 0.5
+    assert position["avg_price"] == 61000.25
+    assert position["currency"] == "USD"
+    assert position["opened_at"].startswith("2026-01-02T02:04:05")
+    for bad, message in (
+        ({**body, "avg_price": -1}, "greater than or equal to 0"),
+        ({**body, "currency": "usd"}, "String should match pattern"),
+        ({**body, "opened_at": "2026-01-02T03:04:05"}, "timezone"),
+        ({**body, "asset": "NOT-LISTED"}, "unknown asset"),
+    ):
+        response = await client.post("/api/positions", json=bad, headers=headers)
+        assert response.status_code == 422, bad
+        assert message in str(response.json()["detail"]), bad
+    short = await client.put(f"/api/positions/{position['id']}", json={"quantity": -2}, headers=headers)
+    assert short.json()["quantity"] == -2
