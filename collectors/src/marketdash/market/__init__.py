@@ -1,0 +1,1 @@
+"""Market feeder: crypto streams (ccxt.pro), polled markets, following the active watchlists."""

@@ -1,0 +1,49 @@
+"""The market feeder's settings, all from the environment (prefix MARKETDASH_MARKET_)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MarketSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MARKETDASH_MARKET_")
+
+    # ccxt exchange ids streamed over websockets.
+    exchanges: list[str] = ["binance", "bybit", "kraken"]
+    # Exchanges whose perpetuals' funding rates are polled (ccxt REST).
+    funding_exchanges: list[str] = ["binance", "bybit"]
+    # Per ccxt client id (binance, bybit, kraken; binanceusdm for Binance's perpetuals), merged into
+    # ccxt's `urls` (JSON), e.g. for a proxy or a local exchange:
+    # {"binance": {"api": {"public": "http://127.0.0.1:9000/api/v3", "ws": {"spot": "ws://127.0.0.1:9000/stream/ws"}}}}
+    exchange_urls: dict[str, dict[str, Any]] = {}
+    # Extra ccxt options per exchange (JSON), merged over the feeder's own.
+    exchange_options: dict[str, dict[str, Any]] = {}
+    # Catalogue symbols collected when PostgreSQL cannot be read.
+    fallback_symbols: list[str] = ["BTC/USDT", "ETH/USDT", "SPX", "NDX", "CAC40", "DAX", "XAU", "WTI", "XAG"]
+    postgres_dsn: str = ""
+    # A stream that delivers nothing for this long is torn down and reopened (ccxt can hang silently).
+    stale_after_s: float = Field(30.0, gt=0)
+    # Reconnect on our terms before the exchange's forced disconnect (Binance: every 24 h).
+    planned_reconnect_s: float = Field(23 * 3600.0, gt=0)
+    backoff_initial_s: float = Field(1.0, gt=0)
+    backoff_max_s: float = Field(60.0, gt=0)
+    # Pause between opening two streams, so a restart does not burst the exchanges' connection limits.
+    stagger_s: float = Field(0.5, ge=0)
+    # How far back the 1 m candles are filled when a symbol starts streaming.
+    initial_backfill_min: int = Field(120, ge=1)
+    # Changes over 1 h / 24 h / 7 d and funding rates are recomputed this often.
+    changes_every_s: float = Field(300.0, gt=0)
+    funding_every_s: float = Field(300.0, gt=0)
+    yahoo_url: str = "https://query1.finance.yahoo.com"
+    yahoo_every_s: float = Field(30.0, ge=15, le=60)
+    alphavantage_url: str = "https://www.alphavantage.co"
+    alphavantage_key: str = ""
+    # The free tier allows 25 requests a day: one symbol refreshed every hour or so is what it affords.
+    alphavantage_every_s: float = Field(3600.0, gt=0)
+    coingecko_url: str = "https://api.coingecko.com"
+    coingecko_every_s: float = Field(60.0, gt=0)
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - inside its container, scraped over the internal network
+    metrics_port: int = 9108

@@ -1,0 +1,272 @@
+"""One exchange's websocket streams (1 m candles, tickers), kept alive whatever the exchange does.
+
+Each stream owns its ccxt client, so tearing one down never disturbs the other. A stream is reopened
+after an error, after `stale_after_s` without an update (ccxt can stop reading a socket without telling
+anyone), and before the exchange's forced disconnect (`planned_reconnect_s`); retries never stop, with
+capped, jittered exponential back-off that starts over once a connection has delivered again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import ccxt.pro
+
+from marketdash.core.catalogue import Asset
+from marketdash.core.influx import InfluxWriter, backoff_delay
+from marketdash.core.schema import CANDLE, TICKER, SchemaError, Series
+from marketdash.market.candles import MINUTE_MS, CandleBook, Row
+from marketdash.market.exchanges import build_exchange
+from marketdash.market.instruments import FeederMetrics
+from marketdash.market.settings import MarketSettings
+
+log = logging.getLogger(__name__)
+
+# Binance's full 24 h ticker carries bid/ask and the 24 h change; its default (miniTicker) does not.
+_TICKER_PARAMS: dict[str, dict[str, Any]] = {"binance": {"name": "ticker"}}
+
+
+class StaleStream(Exception):  # noqa: N818 - a condition, named as the logs show it
+    """No update within the watchdog's window."""
+
+
+class PlannedReconnect(Exception):  # noqa: N818
+    """Time to reconnect before the exchange forces it."""
+
+
+class ExchangeFeed:
+    def __init__(
+        self,
+        exchange_id: str,
+        settings: MarketSettings,
+        writer: InfluxWriter,
+        metrics: FeederMetrics,
+    ) -> None:
+        self.exchange_id = exchange_id
+        self.settings = settings
+        self.writer = writer
+        self.metrics = metrics
+        # exchange symbol -> asset; replaced whole when the watchlists change
+        self._assets: dict[str, Asset] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._candle_series: dict[str, Series] = {}
+        self._ticker_series: dict[str, Series] = {}
+        self.last_update: dict[str, float] = {}
+        self.book = CandleBook(self._fetch_range, self._write_candle, settings.initial_backfill_min)
+        self._rest: ccxt.pro.Exchange | None = None
+
+    @property
+    def symbols(self) -> set[str]:
+        return {asset.symbol for asset in self._assets.values()}
+
+    async def follow(self, assets: list[Asset]) -> None:
+        """Stream these assets (those this exchange lists); resubscribes only when the set changed."""
+        wanted = {
+            asset.sources[self.exchange_id]: asset for asset in assets if self.exchange_id in asset.sources
+        }
+        if wanted.keys() == self._assets.keys() and self._tasks:
+            return
+        for gone in self._assets.keys() - wanted.keys():
+            self.book.forget(gone)
+        self._assets = wanted
+        await self.stop()
+        if not wanted:
+            return
+        self._tasks = [
+            asyncio.create_task(
+                self._supervise("candles", self._candles), name=f"{self.exchange_id}-candles"
+            ),
+            asyncio.create_task(
+                self._supervise("tickers", self._tickers, delay=self.settings.stagger_s),
+                name=f"{self.exchange_id}-tickers",
+            ),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    # --- supervision ------------------------------------------------------------------------------
+
+    async def _supervise(
+        self, stream: str, body: Callable[[ccxt.pro.Exchange], Awaitable[None]], delay: float = 0.0
+    ) -> None:
+        await asyncio.sleep(delay)
+        attempt = 0
+        while True:
+            client = build_exchange(
+                self.exchange_id,
+                self.settings.exchange_urls.get(self.exchange_id),
+                self.settings.exchange_options.get(self.exchange_id),
+            )
+            delivered_before = self.last_update.get(stream)
+            try:
+                await client.load_markets()
+                await body(client)
+                reason = "ended"
+            except PlannedReconnect:
+                reason = "planned"
+            except StaleStream:
+                reason = "stale"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                reason = "error"
+                log.warning(
+                    "stream failed",
+                    extra={
+                        "source": self.exchange_id,
+                        "stream": stream,
+                        "error": f"{type(exc).__name__}: {exc}",
+                    },
+                )
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.close()
+            self.metrics.reconnects.labels(self.exchange_id, stream, reason).inc()
+            if self.last_update.get(stream) != delivered_before:
+                attempt = 0  # it worked for a while: start the back-off over
+            if reason != "planned":
+                delay = backoff_delay(attempt, self.settings.backoff_initial_s, self.settings.backoff_max_s)
+                attempt += 1
+                log.info(
+                    "stream reconnecting",
+                    extra={
+                        "source": self.exchange_id,
+                        "stream": stream,
+                        "reason": reason,
+                        "in_s": round(delay, 2),
+                    },
+                )
+                await asyncio.sleep(delay)
+
+    async def _watch(self, stream: str, call: Awaitable[Any], deadline: float) -> Any:
+        try:
+            result = await asyncio.wait_for(call, self.settings.stale_after_s)
+        except TimeoutError:
+            raise StaleStream(
+                f"{self.exchange_id} {stream}: nothing for {self.settings.stale_after_s}s"
+            ) from None
+        now = time.time()
+        self.last_update[stream] = now
+        self.metrics.last_message.labels(self.exchange_id, stream).set(now)
+        if time.monotonic() >= deadline:
+            raise PlannedReconnect
+        return result
+
+    # --- candles ----------------------------------------------------------------------------------
+
+    async def _candles(self, client: ccxt.pro.Exchange) -> None:
+        self._rest = client
+        self.book.reconnected()
+        deadline = time.monotonic() + self.settings.planned_reconnect_s
+        symbols = list(self._assets)
+        if client.has.get("watchOHLCVForSymbols"):
+            pairs = [[symbol, "1m"] for symbol in symbols]
+            while True:
+                update = await self._watch("candles", client.watch_ohlcv_for_symbols(pairs), deadline)
+                for symbol, by_timeframe in update.items():
+                    await self._on_candles(symbol, by_timeframe.get("1m", []))
+        else:
+            # One watch per symbol on the same client (ccxt multiplexes them on one socket).
+            async def one(symbol: str) -> None:
+                while True:
+                    rows = await self._watch("candles", client.watch_ohlcv(symbol, "1m"), deadline)
+                    await self._on_candles(symbol, rows)
+
+            await asyncio.gather(*(one(symbol) for symbol in symbols))
+
+    async def _on_candles(self, symbol: str, rows: list[Row]) -> None:
+        self.metrics.messages.labels(self.exchange_id, "candle").inc(len(rows))
+        if symbol not in self._assets:
+            return
+        before = (self.book.out_of_order, self.book.invalid, self.book.gaps, self.book.backfilled)
+        await self.book.on_rows(symbol, rows)
+        source = self.exchange_id
+        self.metrics.ignored.labels(source, "out_of_order").inc(self.book.out_of_order - before[0])
+        self.metrics.ignored.labels(source, "invalid").inc(self.book.invalid - before[1])
+        self.metrics.gaps.labels(source).inc(self.book.gaps - before[2])
+        self.metrics.candles_backfilled.labels(source).inc(self.book.backfilled - before[3])
+
+    async def _fetch_range(self, symbol: str, since: int, until: int) -> list[Row]:
+        assert self._rest is not None
+        rows: list[Row] = []
+        cursor = since
+        while cursor < until:
+            page = await self._rest.fetch_ohlcv(symbol, "1m", since=cursor, limit=1000)
+            page = [row for row in page if cursor <= row[0] < until]
+            if not page:
+                break
+            rows.extend(page)
+            cursor = int(page[-1][0]) + MINUTE_MS
+        return rows
+
+    def _write_candle(self, symbol: str, row: Row, backfilled: bool, event_time: float) -> None:
+        asset = self._assets.get(symbol)
+        if asset is None:
+            return
+        series = self._candle_series.get(symbol)
+        if series is None:
+            series = self._candle_series[symbol] = CANDLE.series(
+                source=self.exchange_id, symbol=asset.symbol, asset_class=asset.asset_class, interval="1m"
+            )
+        ts, open_, high, low, close, volume = row[:6]
+        fields = {
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": volume,
+            "backfilled": backfilled,
+        }
+        self.writer.write(CANDLE.bucket, series.line(fields, int(ts)), event_time)
+
+    # --- tickers ----------------------------------------------------------------------------------
+
+    async def _tickers(self, client: ccxt.pro.Exchange) -> None:
+        deadline = time.monotonic() + self.settings.planned_reconnect_s
+        symbols = list(self._assets)
+        params = _TICKER_PARAMS.get(self.exchange_id, {})
+        while True:
+            tickers = await self._watch("tickers", client.watch_tickers(symbols, params), deadline)
+            self.metrics.messages.labels(self.exchange_id, "ticker").inc(len(tickers))
+            for symbol, ticker in tickers.items():
+                self._write_ticker(symbol, ticker)
+
+    def _write_ticker(self, symbol: str, ticker: dict[str, Any]) -> None:
+        asset = self._assets.get(symbol)
+        if asset is None:
+            return
+        series = self._ticker_series.get(symbol)
+        if series is None:
+            series = self._ticker_series[symbol] = TICKER.series(
+                source=self.exchange_id, symbol=asset.symbol, asset_class=asset.asset_class
+            )
+        timestamp = ticker.get("timestamp") or int(time.time() * 1000)
+        fields = {
+            "last": ticker.get("last"),
+            "bid": ticker.get("bid"),
+            "ask": ticker.get("ask"),
+            "volume_24h": ticker.get("baseVolume"),
+            "change_pct_24h": ticker.get("percentage"),
+        }
+        try:
+            if not isinstance(fields["last"], int | float):
+                raise SchemaError(f"ticker without a last price: {ticker.get('info')!r}")
+            line = series.line(fields, int(timestamp))
+        except SchemaError as exc:
+            self.metrics.ignored.labels(self.exchange_id, "invalid").inc()
+            log.warning(
+                "ticker ignored", extra={"source": self.exchange_id, "symbol": symbol, "error": str(exc)}
+            )
+            return
+        self.writer.write(TICKER.bucket, line, timestamp / 1000)

@@ -1,0 +1,354 @@
+"""A local exchange speaking Binance's spot protocol (REST + WebSocket), driven by the test.
+
+It keeps the authoritative 1 m candles: `trade()` updates the candle of that minute and pushes a kline
+event (Binance sends the candle's full state on every update) plus a 24hrTicker event to the sockets
+subscribed to them; `/api/v3/klines` serves the same candles, the still-open one included, as Binance
+does. Tests break it on purpose: `drop_connections()`, `send_raw()` (garbage frames, stale klines).
+Run as a script it floods every subscription, for the benchmark (`--help`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import WSMsgType, web
+
+MINUTE = 60_000
+
+
+def market_id(symbol: str) -> str:
+    return symbol.replace("/", "")
+
+
+def exchange_info(symbols: list[str]) -> dict:
+    entries = []
+    for symbol in symbols:
+        base, quote = symbol.split("/")
+        entries.append(
+            {
+                "symbol": market_id(symbol),
+                "status": "TRADING",
+                "baseAsset": base,
+                "baseAssetPrecision": 8,
+                "quoteAsset": quote,
+                "quotePrecision": 8,
+                "quoteAssetPrecision": 8,
+                "orderTypes": ["LIMIT", "MARKET"],
+                "icebergAllowed": True,
+                "ocoAllowed": True,
+                "isSpotTradingAllowed": True,
+                "isMarginTradingAllowed": False,
+                "filters": [
+                    {
+                        "filterType": "PRICE_FILTER",
+                        "minPrice": "0.01",
+                        "maxPrice": "1000000.00",
+                        "tickSize": "0.01",
+                    },
+                    {
+                        "filterType": "LOT_SIZE",
+                        "minQty": "0.00001",
+                        "maxQty": "9000.0",
+                        "stepSize": "0.00001",
+                    },
+                ],
+                "permissions": ["SPOT"],
+                "permissionSets": [["SPOT"]],
+            }
+        )
+    return {"timezone": "UTC", "serverTime": int(time.time() * 1000), "rateLimits": [], "symbols": entries}
+
+
+def futures_exchange_info(symbols: list[str]) -> dict:
+    """/fapi/v1/exchangeInfo: USDⓈ-M perpetuals."""
+    spot = exchange_info(symbols)["symbols"]
+    for entry in spot:
+        entry |= {
+            "pair": entry["symbol"],
+            "contractType": "PERPETUAL",
+            "deliveryDate": 4133404800000,
+            "onboardDate": 1569398400000,
+            "marginAsset": entry["quoteAsset"],
+            "pricePrecision": 2,
+            "quantityPrecision": 3,
+            "underlyingType": "COIN",
+        }
+    return {"timezone": "UTC", "serverTime": int(time.time() * 1000), "rateLimits": [], "symbols": spot}
+
+
+@dataclass
+class Candle:
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+    def trade(self, price: float, volume: float) -> None:
+        self.high, self.low = max(self.high, price), min(self.low, price)
+        self.close = price
+        self.volume += volume
+
+
+@dataclass
+class FakeBinance:
+    symbols: list[str]
+    candles: dict[str, dict[int, Candle]] = field(default_factory=dict)
+    sockets: dict[web.WebSocketResponse, set[str]] = field(default_factory=dict)
+    # Perpetuals listed on /fapi: symbol -> (funding rate, mark price, next funding time ms)
+    perpetuals: dict[str, tuple[float, float, int]] = field(default_factory=dict)
+    url: str = ""
+    flood: int = 0
+    # Benchmark pacing: messages per second per flooded subscription (0: as fast as the client reads).
+    flood_rate: float = 0.0
+    # Benchmark: floods start together once this many subscriptions arrived (client start-up excluded).
+    flood_after: int = 1
+    _go: asyncio.Event = field(default_factory=asyncio.Event)
+    _runner: web.AppRunner | None = None
+
+    def __post_init__(self) -> None:
+        self.candles = {symbol: {} for symbol in self.symbols}
+
+    # --- what the test drives -------------------------------------------------------------------
+
+    async def trade(self, symbol: str, price: float, volume: float, at_ms: int, *, push: bool = True) -> None:
+        """A trade at `at_ms`: updates that minute's candle and, unless push=False, streams it."""
+        start = at_ms - at_ms % MINUTE
+        book = self.candles[symbol]
+        if start in book:
+            book[start].trade(price, volume)
+        else:
+            book[start] = Candle(price, price, price, price, volume)
+        if push:
+            await self.push_kline(symbol, start, event_ms=at_ms)
+            await self._send(f"{market_id(symbol).lower()}@ticker", self.ticker_event(symbol, at_ms))
+
+    async def push_kline(self, symbol: str, start: int, event_ms: int) -> None:
+        await self._send(f"{market_id(symbol).lower()}@kline_1m", self.kline_event(symbol, start, event_ms))
+
+    async def send_raw(self, text: str) -> None:
+        for ws in list(self.sockets):
+            await ws.send_str(text)
+
+    async def drop_connections(self) -> None:
+        for ws in list(self.sockets):
+            await ws.close()
+        self.sockets.clear()
+
+    def subscribed_to(self, fragment: str) -> bool:
+        """Whether an open socket is subscribed to a stream whose name contains `fragment`."""
+        return any(
+            fragment in stream for ws, streams in self.sockets.items() if not ws.closed for stream in streams
+        )
+
+    # --- protocol ---------------------------------------------------------------------------------
+
+    def kline_event(self, symbol: str, start: int, event_ms: int) -> dict:
+        c = self.candles[symbol][start]
+        return {
+            "e": "kline",
+            "E": event_ms,
+            "s": market_id(symbol),
+            "k": {
+                "t": start,
+                "T": start + MINUTE - 1,
+                "s": market_id(symbol),
+                "i": "1m",
+                "f": 1,
+                "L": 2,
+                "o": f"{c.open}",
+                "c": f"{c.close}",
+                "h": f"{c.high}",
+                "l": f"{c.low}",
+                "v": f"{c.volume}",
+                "n": 2,
+                "x": False,
+                "q": "0",
+                "V": "0",
+                "Q": "0",
+                "B": "0",
+            },
+        }
+
+    def ticker_event(self, symbol: str, event_ms: int) -> dict:
+        book = self.candles[symbol]
+        last = book[max(book)]
+        first = book[min(book)]
+        return {
+            "e": "24hrTicker",
+            "E": event_ms,
+            "s": market_id(symbol),
+            "p": f"{last.close - first.open}",
+            "P": f"{(last.close / first.open - 1) * 100:.4f}",
+            "w": f"{last.close}",
+            "x": f"{first.open}",
+            "c": f"{last.close}",
+            "Q": "0.1",
+            "b": f"{last.close - 0.5}",
+            "B": "1.0",
+            "a": f"{last.close + 0.5}",
+            "A": "1.0",
+            "o": f"{first.open}",
+            "h": f"{max(c.high for c in book.values())}",
+            "l": f"{min(c.low for c in book.values())}",
+            "v": f"{sum(c.volume for c in book.values())}",
+            "q": "0",
+            "O": min(book),
+            "C": event_ms,
+            "F": 0,
+            "L": 1,
+            "n": 2,
+        }
+
+    async def _send(self, stream: str, payload: dict) -> None:
+        text = json.dumps(payload)
+        for ws, streams in list(self.sockets.items()):
+            if stream in streams and not ws.closed:
+                await ws.send_str(text)
+
+    async def _exchange_info(self, _: web.Request) -> web.Response:
+        return web.json_response(exchange_info(self.symbols))
+
+    async def _futures_info(self, _: web.Request) -> web.Response:
+        return web.json_response(futures_exchange_info(list(self.perpetuals)))
+
+    async def _premium_index(self, _: web.Request) -> web.Response:
+        now = int(time.time() * 1000)
+        return web.json_response(
+            [
+                {
+                    "symbol": market_id(symbol),
+                    "markPrice": f"{mark}",
+                    "indexPrice": f"{mark - 1}",
+                    "estimatedSettlePrice": f"{mark}",
+                    "lastFundingRate": f"{rate}",
+                    "interestRate": "0.00010000",
+                    "nextFundingTime": next_funding,
+                    "time": now,
+                }
+                for symbol, (rate, mark, next_funding) in self.perpetuals.items()
+            ]
+        )
+
+    async def _klines(self, request: web.Request) -> web.Response:
+        query = request.query
+        symbol = next(s for s in self.symbols if market_id(s) == query["symbol"])
+        start = int(query.get("startTime", 0))
+        end = int(query.get("endTime", 2**62))
+        limit = min(int(query.get("limit", 500)), 1000)
+        rows = []
+        for ts in sorted(self.candles[symbol]):
+            if start <= ts <= end and len(rows) < limit:
+                c = self.candles[symbol][ts]
+                prices = [f"{c.open}", f"{c.high}", f"{c.low}", f"{c.close}", f"{c.volume}"]
+                rows.append([ts, *prices, ts + MINUTE - 1, "0", 2, "0", "0", "0"])
+        return web.json_response(rows)
+
+    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True, compress=False)  # as Binance: no permessage-deflate
+        await ws.prepare(request)
+        self.sockets[ws] = set()
+        async for message in ws:
+            if message.type != WSMsgType.TEXT:
+                continue
+            command = json.loads(message.data)
+            if command.get("method") == "SUBSCRIBE":
+                self.sockets[ws].update(command["params"])
+                await ws.send_str(json.dumps({"result": None, "id": command["id"]}))
+                if self.flood:
+                    self.flood_after -= 1
+                    if self.flood_after <= 0:
+                        self._go.set()
+                    asyncio.get_running_loop().create_task(self._flood(ws, command["params"]))
+        self.sockets.pop(ws, None)
+        return ws
+
+    async def _flood(self, ws: web.WebSocketResponse, streams: list[str]) -> None:
+        """Benchmark mode: `flood` messages round-robin over the subscribed streams, then sentinels (price
+        -1) that tell the reader the flood is over, repeated every 50 ms for a minute: ccxt hands an
+        update only to a watch pending when it arrives, so a lone last message could stay unseen.
+
+        Messages come from per-stream templates, so the exchange is not what limits the rate."""
+        by_id = {market_id(s).lower(): s for s in self.symbols}
+        start = int(time.time() * 1000) // MINUTE * MINUTE
+        templates = []
+        for stream in streams:
+            symbol = by_id[stream.split("@")[0]]
+            self.candles[symbol].setdefault(start, Candle(100.0, 100.0, 100.0, 100.0, 1.0))
+            if "@kline" in stream:
+                event = self.kline_event(symbol, start, 0)
+                event["k"] |= {"o": "@P@", "h": "@P@", "l": "@P@", "c": "@P@"}
+            else:
+                event = self.ticker_event(symbol, 0) | {"c": "@P@", "C": "@E@"}
+            event["E"] = "@E@"
+            text = json.dumps(event).replace("{", "{{").replace("}", "}}")
+            templates.append(text.replace('"@E@"', "{now}").replace("@P@", "{price}"))
+        await self._go.wait()
+        began = time.monotonic()
+        for n in range(self.flood + 1200 * len(streams)):
+            price = 100.0 + n % 1000 / 10 if n < self.flood else -1.0
+            # The event time is the send time: the benchmark's event-to-write latency starts here.
+            text = templates[n % len(templates)].format(now=int(time.time() * 1000), price=price)
+            if ws.closed:
+                return
+            await ws.send_str(text)
+            if n >= self.flood and (n - self.flood) % len(streams) == len(streams) - 1:
+                await asyncio.sleep(0.05)
+            elif self.flood_rate:
+                ahead = (n + 1) / self.flood_rate - (time.monotonic() - began)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self, port: int = 0) -> str:
+        app = web.Application()
+        app.router.add_get("/api/v3/exchangeInfo", self._exchange_info)
+        app.router.add_get("/api/v3/klines", self._klines)
+        app.router.add_get("/fapi/v1/exchangeInfo", self._futures_info)
+        app.router.add_get("/fapi/v1/premiumIndex", self._premium_index)
+        app.router.add_get("/stream/ws/{index}", self._websocket)
+        app.router.add_get("/stream/ws", self._websocket)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        bound = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{bound}"
+        return self.url
+
+    async def stop(self) -> None:
+        await self.drop_connections()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def ccxt_futures_urls(self) -> dict:
+        """The `urls` override for ccxt's binanceusdm (perpetuals, funding rates)."""
+        return {"api": {"fapiPublic": f"{self.url}/fapi/v1"}}
+
+    def ccxt_urls(self) -> dict:
+        """The `urls` override that points an unchanged ccxt.pro.binance at this server."""
+        ws = self.url.replace("http://", "ws://")
+        return {"api": {"public": f"{self.url}/api/v3", "ws": {"spot": f"{ws}/stream/ws"}}}
+
+
+async def _serve(port: int, symbols: list[str], flood: int, rate: float, together: int) -> None:
+    exchange = FakeBinance(symbols, flood=flood, flood_rate=rate, flood_after=together)
+    await exchange.start(port)
+    print(exchange.url, flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Local Binance-format exchange that floods subscribers")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--symbols", required=True, help="comma-separated, e.g. BTC/USDT,ETH/USDT")
+    parser.add_argument("--flood", type=int, default=100_000, help="messages per subscription")
+    parser.add_argument("--rate", type=float, default=0.0, help="messages/s per subscription, 0 = unpaced")
+    parser.add_argument("--together", type=int, default=2, help="subscriptions awaited before flooding")
+    args = parser.parse_args()
+    asyncio.run(_serve(args.port, args.symbols.split(","), args.flood, args.rate, args.together))
