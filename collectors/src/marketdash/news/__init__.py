@@ -1,0 +1,1 @@
+"""News feeder: RSS/Atom, CryptoPanic and NewsAPI headlines, de-duplicated, scored and tagged with assets."""

@@ -1,0 +1,88 @@
+"""RSS 2.0 / Atom / RDF bodies to entries: XML tricks refused first, then feedparser as far as it gets."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError, fromstring
+
+from marketdash.news.items import RawEntry
+
+# Expat stops at the first well-formedness error, which may come before a DTD that a lenient parser would
+# still read; any entity declaration in the body is refused outright.
+_ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
+
+
+class FeedRefusedError(Exception):
+    """The body tries an XML trick (entity expansion, external entity); nothing of it is parsed."""
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    entries: tuple[RawEntry, ...]
+    problem: str | None  # why the feed is malformed, when it is; its entries are what could be read
+
+
+def check_xml_safety(body: bytes) -> str | None:
+    """Refuse entity tricks; return the well-formedness error, if any, for the caller to report."""
+    if _ENTITY_DECLARATION.search(body):
+        raise FeedRefusedError("the feed declares XML entities (entity expansion is refused)")
+    try:
+        # A DOCTYPE alone is allowed: RSS 0.91 feeds carry Netscape's. Entities and external references not.
+        fromstring(body, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        raise FeedRefusedError(f"{type(exc).__name__}: {exc}") from None
+    except ParseError as exc:
+        return f"not well-formed XML: {exc}"
+    return None
+
+
+def _published(entry: Any) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        parsed = entry.get(key)
+        if parsed:
+            try:
+                return datetime(*parsed[:6], tzinfo=UTC)  # feedparser gives UTC struct_time
+            except (TypeError, ValueError):
+                continue
+    return None
+
+
+def _link(entry: Any) -> str | None:
+    if entry.get("link"):
+        return entry["link"]
+    for link in entry.get("links", ()):
+        if link.get("rel", "alternate") == "alternate" and link.get("href"):
+            return link["href"]
+    return None
+
+
+def parse_feed(body: bytes, content_type: str = "") -> ParsedFeed:
+    problem = check_xml_safety(body)
+    headers = {"content-type": content_type} if content_type else {}
+    # Bytes, never a string: feedparser.parse("http://...") would fetch the URL itself.
+    parsed = feedparser.parse(
+        body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+    )
+    if parsed.get("bozo") and problem is None:
+        problem = f"{type(parsed.get('bozo_exception')).__name__}: {parsed.get('bozo_exception')}"
+    entries = []
+    for entry in parsed.entries:
+        entries.append(
+            RawEntry(
+                title=entry.get("title"),
+                url=_link(entry),
+                guid=entry.get("id"),
+                published=_published(entry),
+                summary=entry.get("summary"),
+                categories=tuple(tag.get("term", "") for tag in entry.get("tags", ()) if tag.get("term")),
+            )
+        )
+    if not entries and not parsed.get("version") and problem is None:
+        problem = "no RSS or Atom content found"
+    return ParsedFeed(tuple(entries), problem)

@@ -1,0 +1,182 @@
+"""Headline sentiment in -1..+1: VADER taught the language of markets.
+
+Plain VADER scores "Bitcoin plunges 10% as exchange hack drains $200M" 0.0: none of plunge, hack or drain
+is in its lexicon, while "crude", "gross" and "shares" are, with meanings markets do not use. We add a
+finance and crypto lexicon (finance_lexicon.txt) and three rules VADER's single-token reading cannot
+express, each applied by rewriting the text into tokens the extended lexicon scores:
+
+* phrases ("beats estimates", "all-time high", "rug pull") become one token with the phrase's valence;
+* the direction of a move is read against what moves: a rise in something bad (inflation, losses, fears,
+  outflows, unemployment) is bad, its fall is good ("losses narrow", "inflation cools");
+* a signed percentage ("+8%", "down 5%") counts as a move up or down.
+
+VADER's own rules (negation, "but", intensifiers, capitals, punctuation) then run unchanged.
+
+Command line: `python -m marketdash.news.sentiment [--plain] [--with-text] < headlines.txt` prints one
+score per input line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable, Iterable
+from functools import cache
+from importlib.resources import files
+
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+_BAD_THINGS = (
+    r"inflation|unemployment|jobless claims|losses|loss|deficit|debt|fears|fear|worries|concerns|volatility|"
+    r"outflows|layoffs|job cuts|defaults|delinquencies|liquidations|bankruptcies|costs|risks|uncertainty|"
+    r"selling pressure|hacks|exploits|scams|yields|rates|borrowing costs"
+)
+# Good things that can only be lost: "rate-cut hopes fade", "stocks give up early gains".
+_GOOD_THINGS = r"hopes|hope|optimism|gains|rally|momentum|confidence|enthusiasm|recovery"
+_FADE = (
+    r"fades?|faded|fading|fizzles?|fizzled|evaporates?|evaporated|dims?|dimmed|vanish(?:es)?|vanished|"
+    r"stalls?|stalled|wanes?|waned"
+)
+_GIVE_UP = r"gives? up|gave up|pares?|pared|erases?|erased|wipes? out|wiped out|surrenders?|surrendered"
+_WIN_BACK = r"recovers?|recovered|recoups?|recouped|pares?|pared|erases?|erased|trims?|trimmed"
+_RISE = (
+    r"rise|rises|rose|rising|surges?|surged|surging|jumps?|jumped|soars?|soared|climbs?|climbed|spikes?|spiked|"
+    r"mounts?|mounted|mounting|grows?|grew|growing|widens?|widened|widening|accelerates?|accelerated|deepens?|"
+    r"deepened|swells?|swelled|balloons?|ballooned|hits? (?:a )?record|persists?"
+)
+_FALL = (
+    r"falls?|fell|falling|drops?|dropped|eases?|eased|easing|cools?|cooled|cooling|narrows?|narrowed|narrowing|"
+    r"slows?|slowed|slowing|declines?|declined|recedes?|receded|subsides?|subsided|shrinks?|shrank|fades?|faded|"
+    r"abates?|abated|dips?|dipped|retreats?|retreated|moderates?|moderated|slides?|slid|tumbles?|tumbled|"
+    r"plunges?|plunged|vanish(?:es)?|vanished|evaporates?|evaporated"
+)
+# Up to three words between the thing and its move: "inflation fears ease", "claims unexpectedly rise".
+_BETWEEN = r"(?:\s+[\w'\u2019-]+){0,3}?\s+"
+# "... falls to a record low" is the fall, not a second piece of news: the tail goes with the move.
+_TO_EXTREME = (
+    r"(?:\s+to\s+(?:an?\s+)?(?:record|fresh|new|[\w-]+-(?:year|month|week)|all-time)\s+(?:lows?|highs?))?"
+)
+_RULES: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
+    (
+        re.compile(rf"\b(?:{_GIVE_UP})\b(?:\s+[\w'\u2019-]+){{0,2}}?\s+gains\b", re.IGNORECASE),
+        " zzfinworsens ",
+    ),
+    (
+        re.compile(rf"\b(?:{_WIN_BACK})\b(?:\s+[\w'\u2019-]+){{0,2}}?\s+losses\b", re.IGNORECASE),
+        " zzfinimproves ",
+    ),
+    (re.compile(rf"\b(?:{_GOOD_THINGS})\b{_BETWEEN}(?:{_FADE})\b", re.IGNORECASE), " zzfinworsens "),
+    # One pattern for both directions: the verb nearest to the bad thing decides.
+    (
+        re.compile(
+            rf"\b(?:{_BAD_THINGS})\b{_BETWEEN}(?:(?P<worse>{_RISE})|{_FALL})\b{_TO_EXTREME}", re.IGNORECASE
+        ),
+        lambda match: " zzfinworsens " if match.group("worse") else " zzfinimproves ",
+    ),
+)
+_PERCENT_UP = re.compile(r"(?:\bup\s+|(?<![\w.])\+\s?)\d+(?:[.,]\d+)?\s?%", re.IGNORECASE)
+_PERCENT_DOWN = re.compile(r"(?:\bdown\s+|(?<![\w.])[-\u2212\u2013]\s?)\d+(?:[.,]\d+)?\s?%", re.IGNORECASE)
+
+# Synthetic tokens the rules write into the text; letters only, so VADER's tokenizer keeps them whole.
+_RULE_TOKENS = {"zzfinworsens": -2.0, "zzfinimproves": 1.8, "zzfinpctup": 1.6, "zzfinpctdown": -1.6}
+
+
+def _token_name(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("a") + rest) + letters
+    return "zzfinphrase" + letters
+
+
+def read_lexicon(lines: Iterable[str]) -> dict[str, float]:
+    entries: dict[str, float] = {}
+    for number, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        term, sep, valence = line.rpartition("\t")
+        try:
+            if not sep or not term.strip():
+                raise ValueError("expected 'term<TAB>valence'")
+            entries[term.strip().lower()] = float(valence)
+        except ValueError as exc:
+            raise ValueError(f"finance lexicon line {number}: {exc}: {raw!r}") from None
+    return entries
+
+
+class FinanceSentiment:
+    def __init__(self, extra_lexicon: dict[str, float] | None = None) -> None:
+        lexicon = read_lexicon(
+            files("marketdash.news").joinpath("finance_lexicon.txt").read_text(encoding="utf-8").splitlines()
+        )
+        lexicon.update(extra_lexicon or {})
+        self._vader = SentimentIntensityAnalyzer()
+        words = {term: valence for term, valence in lexicon.items() if " " not in term}
+        phrases = {term: valence for term, valence in lexicon.items() if " " in term}
+        for word, valence in words.items():
+            if valence == 0:
+                self._vader.lexicon.pop(word, None)
+            else:
+                self._vader.lexicon[word] = valence
+        self._vader.lexicon.update(_RULE_TOKENS)
+        self._phrase_tokens: dict[str, str] = {}
+        for index, (phrase, valence) in enumerate(sorted(phrases.items())):
+            token = _token_name(index)
+            self._phrase_tokens[phrase] = token
+            if valence != 0:
+                self._vader.lexicon[token] = valence
+        alternatives = "|".join(
+            r"\s+".join(re.escape(word) for word in phrase.split())
+            for phrase in sorted(phrases, key=len, reverse=True)
+        )
+        self._phrases = (
+            re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE) if phrases else None
+        )
+
+    def rewrite(self, text: str) -> str:
+        """The text as the extended VADER reads it: rules and phrases turned into scored tokens."""
+        for pattern, token in _RULES:
+            text = pattern.sub(token, text)
+        if self._phrases is not None:
+            text = self._phrases.sub(
+                lambda m: f" {self._phrase_tokens[' '.join(m.group(0).lower().split())]} ", text
+            )
+        text = _PERCENT_UP.sub(" zzfinpctup ", text)
+        return _PERCENT_DOWN.sub(" zzfinpctdown ", text)
+
+    def score(self, text: str) -> float:
+        return float(self._vader.polarity_scores(self.rewrite(text))["compound"])
+
+
+@cache
+def plain_vader() -> SentimentIntensityAnalyzer:
+    return SentimentIntensityAnalyzer()
+
+
+def plain_score(text: str) -> float:
+    """Unmodified VADER, the baseline the evaluation compares against."""
+    return float(plain_vader().polarity_scores(text)["compound"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m marketdash.news.sentiment",
+        description="Read headlines on standard input, one per line; print one score in -1..+1 per line.",
+    )
+    parser.add_argument("--plain", action="store_true", help="score with unmodified VADER (for comparison)")
+    parser.add_argument("--with-text", action="store_true", help="print 'score<TAB>headline'")
+    args = parser.parse_args(argv)
+    score = plain_score if args.plain else FinanceSentiment().score
+    for line in sys.stdin:
+        headline = line.rstrip("\n")
+        value = score(headline) if headline.strip() else 0.0
+        sys.stdout.write(f"{value:+.4f}\t{headline}\n" if args.with_text else f"{value:+.4f}\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,321 @@
+"""The news feeder: polls each source on its own schedule; new items are scored, tagged and written.
+
+Data flows one way: source → fetch → parse → normalise → de-duplicate → sentiment and assets → writer.
+A source failing in any way (network, HTTP status, refused or unusable body) backs off on its own and
+never stops the others; a malformed feed still yields the entries that could be read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from marketdash.core.catalogue import Asset
+from marketdash.core.influx import InfluxWriter
+from marketdash.core.schema import BUCKET_NEWS, NEWS, NEWS_MENTION
+from marketdash.news.feeds import FeedRefusedError
+from marketdash.news.fetch import Fetcher, FetchError
+from marketdash.news.items import NewsItem, RawEntry, normalise
+from marketdash.news.metrics import NewsMetrics
+from marketdash.news.schedule import RateBudget, SourceSchedule
+from marketdash.news.sentiment import FinanceSentiment
+from marketdash.news.settings import NewsSettings
+from marketdash.news.sources import CryptoPanicSource, MalformedAnswerError, NewsApiSource, RssSource, Source
+from marketdash.news.store import StateStore
+from marketdash.news.tagging import AssetTagger
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScheduledSource:
+    source: Source
+    schedule: SourceSchedule
+    budget_logged: bool = False
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    result: str  # a FETCH_RESULTS label
+    new_items: tuple[NewsItem, ...] = ()
+    problem: str | None = None
+
+
+def build_sources(settings: NewsSettings, metrics: NewsMetrics) -> list[ScheduledSource]:
+    """The configured sources; an API without its key is off, and the log says so once, here."""
+    sources: list[ScheduledSource] = []
+    for feed in settings.feeds:
+        budget = RateBudget(feed.max_requests, feed.window_s) if feed.max_requests else None
+        sources.append(
+            ScheduledSource(
+                RssSource(feed.name, feed.url),
+                SourceSchedule(feed.interval_s, budget, settings.max_backoff_s),
+            )
+        )
+    if settings.cryptopanic_token is not None and settings.cryptopanic_token.get_secret_value():
+        source: Source = CryptoPanicSource(
+            settings.cryptopanic_token.get_secret_value(),
+            settings.cryptopanic_url,
+            settings.cryptopanic_currencies,
+        )
+        budget = RateBudget(settings.cryptopanic_max_requests, settings.cryptopanic_window_s)
+        sources.append(
+            ScheduledSource(
+                source, SourceSchedule(settings.cryptopanic_interval_s, budget, settings.max_backoff_s)
+            )
+        )
+    else:
+        metrics.source("cryptopanic", enabled=False)
+        log.info(
+            "source off: no CryptoPanic token (set MARKETDASH_NEWS_CRYPTOPANIC_TOKEN)",
+            extra={"source": "cryptopanic"},
+        )
+    if settings.newsapi_key is not None and settings.newsapi_key.get_secret_value():
+        source = NewsApiSource(
+            settings.newsapi_key.get_secret_value(), settings.newsapi_url, dict(settings.newsapi_query)
+        )
+        budget = RateBudget(settings.newsapi_max_requests, settings.newsapi_window_s)
+        sources.append(
+            ScheduledSource(
+                source, SourceSchedule(settings.newsapi_interval_s, budget, settings.max_backoff_s)
+            )
+        )
+    else:
+        metrics.source("newsapi", enabled=False)
+        log.info("source off: no NewsAPI key (set MARKETDASH_NEWS_NEWSAPI_KEY)", extra={"source": "newsapi"})
+    names = [entry.source.name for entry in sources]
+    duplicates = {name for name in names if names.count(name) > 1}
+    if duplicates:
+        raise ValueError(f"news source names must be unique; repeated: {sorted(duplicates)}")
+    for name in names:
+        metrics.source(name)
+    return sources
+
+
+def point_time_ms(item: NewsItem) -> int:
+    """Publication second plus a sub-second offset from the item's id: items of one source published in
+    the same second (feeds give whole seconds) stay distinct points of the series."""
+    offset = int(hashlib.sha256(item.url.encode()).hexdigest()[:8], 16) % 1000
+    return int(item.published.timestamp()) * 1000 + offset
+
+
+def news_lines(item: NewsItem, assets: dict[str, Asset]) -> list[str]:
+    time_ms = point_time_ms(item)
+    item_id = item.item_id
+    lines = [
+        NEWS.line(
+            {"source": item.source},
+            {
+                "title": item.title,
+                "url": item.url,
+                "summary": item.summary,
+                "publisher": item.publisher,
+                "assets": ",".join(item.assets),
+                "categories": ",".join(item.tags),
+                "sentiment": item.sentiment,
+                "item_id": item_id,
+            },
+            time_ms,
+        )
+    ]
+    for symbol in item.assets:
+        lines.append(
+            NEWS_MENTION.line(
+                {"source": item.source, "symbol": symbol, "asset_class": assets[symbol].asset_class},
+                {"sentiment": item.sentiment, "title": item.title, "url": item.url, "item_id": item_id},
+                time_ms,
+            )
+        )
+    return lines
+
+
+class NewsFeeder:
+    def __init__(
+        self,
+        sources: Iterable[ScheduledSource],
+        *,
+        fetcher: Fetcher,
+        store: StateStore,
+        writer: InfluxWriter,
+        catalogue: Iterable[Asset],
+        metrics: NewsMetrics,
+        max_item_age_s: float,
+        sentiment: FinanceSentiment | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.sources = list(sources)
+        self.fetcher = fetcher
+        self.store = store
+        self.writer = writer
+        self.assets = {asset.symbol: asset for asset in catalogue}
+        self.tagger = AssetTagger(self.assets.values())
+        self.sentiment = sentiment or FinanceSentiment()
+        self.metrics = metrics
+        self.max_item_age_s = max_item_age_s
+        self.clock = clock
+
+    def source(self, name: str) -> ScheduledSource:
+        return next(entry for entry in self.sources if entry.source.name == name)
+
+    async def poll(self, entry: ScheduledSource) -> PollOutcome:
+        """One poll of one source, whatever happens; the schedule is updated from the result."""
+        source, schedule, name = entry.source, entry.schedule, entry.source.name
+        now = self.clock()
+        schedule.started(now)
+        request = source.request()
+        cache_key = f"{name} {request.url}"  # the URL without its query: API keys stay out of the store
+        started = time.monotonic()
+        try:
+            result = await self.fetcher.get(
+                request.url,
+                params=request.params,
+                headers=request.headers,
+                validators=self.store.validators(cache_key),
+            )
+        except FetchError as exc:
+            return self._failed(entry, exc.reason, str(exc), exc.retry_after)
+        finally:
+            self.metrics.fetch_seconds.labels(name).observe(time.monotonic() - started)
+        if result.not_modified:
+            return self._succeeded(entry, "not_modified")
+        try:
+            parsed = source.parse(result.body, result.content_type)
+        except FeedRefusedError as exc:
+            return self._failed(entry, "refused", str(exc), None)
+        except MalformedAnswerError as exc:
+            return self._failed(entry, "malformed", str(exc), None)
+        if parsed.problem:
+            self.metrics.feed_problems.labels(name).inc()
+            log.warning(
+                "feed malformed, kept what could be read",
+                extra={"source": name, "problem": parsed.problem[:300], "entries": len(parsed.entries)},
+            )
+        # Validators only after a body was accepted: a refused body must be fetched again, not 304'd.
+        self.store.save_validators(cache_key, result.validators)
+        new_items = self._ingest(name, parsed.entries)
+        return self._succeeded(entry, "ok", new_items, parsed.problem)
+
+    def _ingest(self, name: str, entries: Iterable[RawEntry]) -> tuple[NewsItem, ...]:
+        fetched_at = datetime.fromtimestamp(self.clock(), UTC)
+        oldest = self.clock() - self.max_item_age_s
+        items: list[NewsItem] = []
+        tickers: dict[int, tuple[str, ...]] = {}
+        for entry in entries:
+            item = normalise(entry, name, fetched_at)
+            if item is None:
+                self.metrics.items.labels(name, "invalid").inc()
+                continue
+            if item.published.timestamp() < oldest:
+                self.metrics.items.labels(name, "stale").inc()
+                continue
+            items.append(item)
+            tickers[id(item)] = entry.tickers
+        fresh = self.store.claim_new(items, self.clock())
+        self.metrics.items.labels(name, "duplicate").inc(len(items) - len(fresh))
+        written = []
+        for item in fresh:
+            item = self.enrich(item, tickers=tickers[id(item)])
+            for line in news_lines(item, self.assets):
+                self.writer.write(BUCKET_NEWS, line, event_time=item.published.timestamp())
+            self.metrics.sentiment.observe(item.sentiment)
+            written.append(item)
+        self.metrics.items.labels(name, "new").inc(len(written))
+        return tuple(written)
+
+    def enrich(self, item: NewsItem, tickers: Iterable[str] = ()) -> NewsItem:
+        """The item with its sentiment (from the headline) and the assets its text mentions."""
+        return replace(
+            item,
+            sentiment=self.sentiment.score(item.title),
+            assets=self.tagger.tag(item.title, item.summary, tickers=tickers),
+        )
+
+    def _succeeded(
+        self,
+        entry: ScheduledSource,
+        result: str,
+        items: tuple[NewsItem, ...] = (),
+        problem: str | None = None,
+    ) -> PollOutcome:
+        name, now = entry.source.name, self.clock()
+        entry.schedule.succeeded(now)
+        self.metrics.fetches.labels(name, result).inc()
+        self.metrics.source_up.labels(name).set(1)
+        self.metrics.last_success.labels(name).set(now)
+        log.info("polled", extra={"source": name, "result": result, "new_items": len(items)})
+        return PollOutcome(result, items, problem)
+
+    def _failed(
+        self, entry: ScheduledSource, result: str, message: str, retry_after: float | None
+    ) -> PollOutcome:
+        name = entry.source.name
+        delay = entry.schedule.failed(self.clock(), retry_after)
+        self.metrics.fetches.labels(name, result).inc()
+        self.metrics.source_up.labels(name).set(0)
+        log.warning(
+            "poll failed, backing off",
+            extra={
+                "source": name,
+                "result": result,
+                "error": message[:300],
+                "retry_in_s": round(delay, 1),
+                "failures": entry.schedule.failures,
+            },
+        )
+        return PollOutcome(result, problem=message)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll every source on its schedule until `stop` is set; a poll in flight then is abandoned (what
+        it already queued is written by the writer's close), so shutdown never waits for a slow source."""
+        tasks = [
+            asyncio.create_task(self._run_source(entry, stop), name=f"news-{entry.source.name}")
+            for entry in self.sources
+        ]
+        tasks.append(asyncio.create_task(self._prune_daily(stop), name="news-prune"))
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _sleep_until(self, when: float, stop: asyncio.Event) -> bool:
+        """False if `stop` was set meanwhile."""
+        delay = when - self.clock()
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+        return not stop.is_set()
+
+    async def _run_source(self, entry: ScheduledSource, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            now = self.clock()
+            due = entry.schedule.due_at(now)
+            if due > max(entry.schedule.next_due, now) and not entry.budget_logged:
+                log.info(
+                    "request budget spent, waiting",
+                    extra={"source": entry.source.name, "wait_s": round(due - now)},
+                )
+                entry.budget_logged = True
+            if not await self._sleep_until(due, stop):
+                return
+            entry.budget_logged = False
+            try:
+                await self.poll(entry)
+            except Exception as exc:  # a bug in one source's handling must not stop the feeder
+                log.exception("poll crashed", extra={"source": entry.source.name})
+                self._failed(entry, "error", f"{type(exc).__name__}: {exc}", None)
+
+    async def _prune_daily(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            removed = self.store.prune(self.clock())
+            if removed:
+                log.info("forgot old de-duplication keys", extra={"removed": removed})
+            if not await self._sleep_until(self.clock() + 86400, stop):
+                return
