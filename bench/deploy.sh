@@ -10,7 +10,11 @@ reruns=${1:-3}
 converge() {
   local log=$1 start
   start=$(date +%s%N)
-  scripts/sandbox.sh up >"$log" 2>&1
+  if ! scripts/sandbox.sh up >"$log" 2>&1; then
+    echo "converge failed; the end of $log:" >&2
+    tail -n 30 "$log" >&2
+    return 1
+  fi
   echo "$(( ($(date +%s%N) - start) / 1000000 )) $(grep -oE 'changed=[0-9]+' "$log" | tail -n1)"
 }
 
@@ -19,11 +23,13 @@ scripts/build-target-image.sh
 scripts/sandbox.sh destroy
 logs=$(mktemp -d)
 
-read -r first first_changed < <(converge "$logs/first.log")
+result=$(converge "$logs/first.log")
+read -r first first_changed <<<"$result"
 seconds() { printf '%d.%03d' $(( $1 / 1000 )) $(( $1 % 1000 )); }
 echo "full converge (container creation + site.yml): $(seconds "$first") s  ${first_changed}"
 for i in $(seq 1 "$reruns"); do
-  read -r again again_changed < <(converge "$logs/rerun-$i.log")
+  result=$(converge "$logs/rerun-$i.log")
+  read -r again again_changed <<<"$result"
   echo "no-op re-run $i: $(seconds "$again") s  ${again_changed}  ($(( again * 100 / first ))% of the full converge)"
 done
 echo "logs: $logs"

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-SANDBOX_VARS = Path(__file__).resolve().parents[3] / "inventory" / "sandbox" / "group_vars" / "all" / "main.yml"
+SANDBOX_VARS = (
+    Path(__file__).resolve().parents[3] / "inventory" / "sandbox" / "group_vars" / "all" / "main.yml"
+)
 SANDBOX_KEY = Path.home() / ".cache" / "bloomberg-sandbox" / "id_ed25519.pub"
 
 

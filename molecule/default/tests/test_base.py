@@ -5,7 +5,9 @@ import pytest
 ADMIN_GROUP = "bloomberg-admins"
 
 
-@pytest.mark.parametrize("package", ["sudo", "curl", "unattended-upgrades", "systemd-timesyncd", "python3-apt"])
+@pytest.mark.parametrize(
+    "package", ["sudo", "curl", "unattended-upgrades", "systemd-timesyncd", "python3-apt"]
+)
 def test_essential_packages_are_installed(host, package):
     assert host.package(package).is_installed
 
@@ -60,7 +62,9 @@ def test_unattended_upgrades_run_daily_and_take_security_updates_only(host):
     config = host.run("apt-config dump").stdout
     assert 'APT::Periodic::Unattended-Upgrade "1";' in config
     assert 'APT::Periodic::Update-Package-Lists "1";' in config
-    patterns = [line for line in config.splitlines() if line.startswith("Unattended-Upgrade::Origins-Pattern:: ")]
+    patterns = [
+        line for line in config.splitlines() if line.startswith("Unattended-Upgrade::Origins-Pattern:: ")
+    ]
     assert patterns, "no origins configured"
     assert all("label=Debian-Security" in line for line in patterns), patterns
     assert 'Unattended-Upgrade::Automatic-Reboot "false";' in config
