@@ -52,6 +52,8 @@ case "${1:-up}" in
 The sandbox is converged. Reach it with:
   docker exec -it $name bash                 # a root shell
   ssh -i $key ops@$address   # as the sandbox's admin, the way you would reach a VPS
+  curl -k --resolve bloomberg.localhost:443:$address https://bloomberg.localhost/   # nginx, self-signed
+  (nothing is proxied behind nginx yet: Grafana and the API answer 502 until the stack is deployed)
 Re-run \`make sandbox\` after any change: it applies only what differs. \`make sandbox-destroy\` removes it.
 MSG
     ;;
