@@ -1,0 +1,206 @@
+"""The edge on a converged target, seen from outside: certificate, TLS profile, redirect, headers,
+routing, limits, bans and the open ports."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+SSLYZE = Path(__file__).resolve().parents[3] / ".cache" / "sslyze-venv" / "bin" / "sslyze"
+LIVE = "/etc/letsencrypt/live"
+
+
+def served_fingerprint(prober, edge) -> str:
+    shown = prober.run(
+        f"echo | openssl s_client -connect {edge.address}:443 -servername {edge.domain} 2>/dev/null"
+        " | openssl x509 -noout -fingerprint -sha256",
+        timeout=20,
+    )
+    assert shown.rc == 0, shown.stderr
+    return shown.stdout.strip()
+
+
+def test_pebble_issued_the_certificate_that_nginx_serves(host, edge, prober):
+    issuer = host.run(f"openssl x509 -in {LIVE}/{edge.domain}/cert.pem -noout -issuer")
+    assert issuer.rc == 0, issuer.stderr
+    assert "Pebble" in issuer.stdout
+    issued = host.run(f"openssl x509 -in {LIVE}/{edge.domain}/cert.pem -noout -fingerprint -sha256")
+    assert served_fingerprint(prober, edge) == issued.stdout.strip()
+
+
+def test_the_chain_verifies_against_pebbles_root(edge, prober):
+    answer = prober.run(edge.curl("-o /dev/null -w '%{http_code} %{ssl_verify_result}'"))
+    assert answer.rc == 0, answer.stderr
+    assert answer.stdout.split()[1] == "0"
+
+
+def test_renewal_dry_run_succeeds_against_the_configured_server(host, edge):
+    # The server comes from cli.ini, as for the timer's renewals; no --server here.
+    renew = host.run(
+        f"REQUESTS_CA_BUNDLE={edge.acme_ca_bundle} certbot renew --dry-run --no-random-sleep-on-renew 2>&1"
+    )
+    assert renew.rc == 0, renew.stdout
+    assert "all simulated renewals succeeded" in renew.stdout.lower()
+
+
+def test_renewal_runs_from_a_timer_with_a_reload_hook(host):
+    assert host.service("certbot.timer").is_enabled
+    assert host.service("certbot.timer").is_running
+    hook = host.file("/etc/letsencrypt/renewal-hooks/deploy/50-reload-nginx")
+    assert hook.mode & 0o111
+    assert "systemctl reload nginx" in hook.content_string
+
+
+def test_a_renewal_reloads_nginx_without_dropping_a_request_in_flight(host, edge, prober, upstreams):
+    master = host.run("cat /run/nginx.pid").stdout.strip()
+    before = served_fingerprint(prober, edge)
+    # Held open by the stand-in API until the renewal (and its reload) is over.
+    hold = edge.curl("-o /dev/null -w '%{http_code}' --max-time 60", "/api/hold")
+    in_flight = subprocess.Popen(
+        ["docker", "exec", prober.name, "sh", "-c", hold], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        time.sleep(1)
+        assert in_flight.poll() is None, "the held request ended before the renewal"
+        renew = host.run(
+            f"REQUESTS_CA_BUNDLE={edge.acme_ca_bundle} "
+            "certbot renew --force-renewal --no-random-sleep-on-renew 2>&1"
+        )
+        assert renew.rc == 0, renew.stdout
+        # The hook reloads in the background (graceful: old workers keep their connections).
+        time.sleep(2)
+        assert in_flight.poll() is None, "the reload dropped the request in flight"
+    finally:
+        host.run("touch /run/edge-test-release")
+        status, _ = in_flight.communicate(timeout=30)
+    assert status == "200"
+    assert host.run("cat /run/nginx.pid").stdout.strip() == master, "nginx restarted instead of reloading"
+    assert served_fingerprint(prober, edge) != before, "nginx still serves the old certificate"
+
+
+def test_tls_meets_mozilla_intermediate(edge, pebble_root, tmp_path):
+    root = tmp_path / "pebble-root.pem"
+    root.write_text(pebble_root)
+    command = [str(SSLYZE), "--mozilla_config=intermediate", f"--certinfo_ca_file={root}"]
+    scan = subprocess.run(
+        [*command, f"{edge.domain}:443{{{edge.address}}}"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    # sslyze gives its verdict only in the exit code; the output says what failed.
+    assert scan.returncode == 0, scan.stdout[-4000:]
+
+
+def test_http_redirects_to_https_keeping_the_path(edge, prober):
+    location = "-o /dev/null -w '%{http_code} %{redirect_url}'"
+    answer = prober.run(edge.curl(location, "/d/abc?from=now-1h", "http"))
+    assert answer.rc == 0, answer.stderr
+    assert answer.stdout == f"301 https://{edge.domain}/d/abc?from=now-1h"
+
+
+def test_the_acme_challenge_path_is_served_over_http(host, edge, prober):
+    token = "edge-test-token"
+    host.run(f"echo {token} > /var/www/acme/.well-known/acme-challenge/{token}")
+    try:
+        answer = prober.run(edge.curl("-w ' %{http_code}'", f"/.well-known/acme-challenge/{token}", "http"))
+    finally:
+        host.run(f"rm -f /var/www/acme/.well-known/acme-challenge/{token}")
+    assert answer.stdout.split() == [token, "200"]
+
+
+def response_headers(prober, edge, path: str) -> tuple[int, dict[str, list[str]]]:
+    answer = prober.run(edge.curl("-o /dev/null -D -", path))
+    assert answer.rc == 0, answer.stderr
+    lines = answer.stdout.replace("\r", "").splitlines()
+    headers: dict[str, list[str]] = {}
+    for line in lines[1:]:
+        if ":" in line:
+            name, value = line.split(":", 1)
+            headers.setdefault(name.strip().lower(), []).append(value.strip())
+    return int(lines[0].split()[1]), headers
+
+
+@pytest.mark.parametrize("path", ["/", "/api/assets"])
+def test_security_headers_are_sent_once_even_on_errors(edge, prober, path):
+    # No upstream runs here: nginx answers 502 itself, and must still send the headers.
+    status, headers = response_headers(prober, edge, path)
+    assert status == 502
+    expected = {
+        "strict-transport-security": "max-age=63072000",
+        "x-frame-options": "DENY",
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "strict-origin-when-cross-origin",
+    }
+    for name, value in expected.items():
+        assert headers.get(name) == [value], (name, headers.get(name))
+    csp = headers["content-security-policy"]
+    assert len(csp) == 1
+    assert "frame-ancestors 'none'" in csp[0]
+    assert "default-src 'self'" in csp[0]
+    assert "camera=()" in headers["permissions-policy"][0]
+    # server_tokens off: no version number.
+    assert headers["server"] == ["nginx"]
+
+
+def test_grafana_the_api_and_grafana_live_reach_their_upstreams(edge, prober, upstreams):
+    def echo(path: str, extra: str = "") -> dict:
+        answer = prober.run(edge.curl(extra, path))
+        assert answer.rc == 0, answer.stderr
+        return json.loads(answer.stdout)
+
+    assert echo("/d/markets")["port"] == 3000
+    api = echo("/api/watchlists/1")
+    assert (api["port"], api["path"]) == (8000, "/api/watchlists/1")
+    # Browsers open websockets over HTTP/1.1 (nginx 1.22 has no websockets over HTTP/2).
+    live = echo("/api/live/ws", "--http1.1 -H 'Connection: Upgrade' -H 'Upgrade: websocket'")
+    assert live["port"] == 3000
+    assert live["headers"]["Upgrade"] == "websocket"
+    assert live["headers"]["Connection"].lower() == "upgrade"
+    assert api["headers"]["X-Forwarded-Proto"] == "https"
+    assert api["headers"]["X-Real-IP"] == prober.address
+    # The upstream's own X-Frame-Options is replaced by the edge's.
+    _, headers = response_headers(prober, edge, "/d/markets")
+    assert headers["x-frame-options"] == ["DENY"]
+
+
+def test_an_oversized_request_body_gets_413(edge, prober):
+    upload = edge.curl("-o /dev/null -w '%{http_code}' --data-binary @/tmp/big", "/api/x")
+    answer = prober.run(f"head -c 11000000 /dev/zero > /tmp/big && {upload}")
+    assert answer.stdout == "413"
+
+
+def test_a_burst_beyond_the_limit_gets_429_and_a_ban(host, edge, prober, flooder):
+    # 150 requests at once: the rate (20/s) plus the burst (40) lets about 40 through.
+    parallel = "-o /dev/null -w '%{http_code}\\n' --parallel --parallel-immediate --parallel-max 50"
+    burst = flooder.run(edge.curl(parallel, "/api/[1-150]"), timeout=60)
+    codes = burst.stdout.split()
+    assert len(codes) == 150, burst.stderr
+    refused = codes.count("429")
+    assert 60 <= refused <= 130, codes
+    # fail2ban's nginx-limit-req jail reads the error log's "limiting requests" lines.
+    deadline = time.monotonic() + 30
+    banned = ""
+    while time.monotonic() < deadline:
+        banned = host.run("fail2ban-client status nginx-limit-req").stdout
+        if flooder.address in banned:
+            break
+        time.sleep(1)
+    assert flooder.address in banned, banned
+    shut_out = flooder.run(edge.curl("-o /dev/null --max-time 3"), timeout=20)
+    assert shut_out.rc != 0
+    # Only the misbehaving address: another client still gets through.
+    assert prober.run(edge.curl("-o /dev/null -w '%{http_code}'")).stdout in {"200", "502"}
+
+
+def test_a_scan_finds_only_ssh_http_and_https_open(edge, prober):
+    scan = prober.run(f"nmap -Pn -p- --min-rate 5000 -T4 -oG - {edge.address}", timeout=180)
+    assert scan.rc == 0, scan.stderr
+    ports = re.findall(r"(\d+)/open/tcp", scan.stdout)
+    assert sorted(int(port) for port in ports) == [22, 80, 443], scan.stdout

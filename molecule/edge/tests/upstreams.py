@@ -1,0 +1,45 @@
+"""Stand-ins for Grafana and the API on the target's loopback, for the edge tests only.
+
+Each port answers every request with what it received (port, path, the headers nginx forwarded), so a
+test can tell which upstream nginx chose and what it passed on. GET /api/hold waits until the release
+file exists: a request that stays in flight for as long as a test needs.
+"""
+
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+RELEASE = Path("/run/edge-test-release")
+HOLD_LIMIT_S = 60
+
+
+class Echo(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path.endswith("/hold"):
+            deadline = time.monotonic() + HOLD_LIMIT_S
+            while not RELEASE.exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        body = json.dumps(
+            {"port": self.server.server_address[1], "path": self.path, "headers": dict(self.headers)}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        # nginx must drop this one and send its own.
+        self.send_header("X-Frame-Options", "SAMEORIGIN")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def main() -> None:
+    servers = [ThreadingHTTPServer(("127.0.0.1", int(port)), Echo) for port in sys.argv[1:]]
+    for server in servers[1:]:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    servers[0].serve_forever()
+
+
+if __name__ == "__main__":
+    main()
