@@ -36,3 +36,8 @@ if [ ! -e "$policy" ]; then
   trap 'rm -f "$policy"' EXIT
 fi
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# On a machine with systemd the packages' own services would come up at the next boot, listening on all
+# interfaces without authentication: the tests never need them.
+if [ -d /run/systemd/system ]; then
+  systemctl disable --now influxdb victoria-metrics prometheus postgresql >/dev/null 2>&1 || true
+fi

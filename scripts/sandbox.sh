@@ -42,7 +42,7 @@ wait_for_boot() {
 case "${1:-up}" in
   up)
     shift || true
-    ansible-playbook scripts/sandbox-key.yml >/dev/null
+    ansible-playbook scripts/sandbox-key.yml
     create
     wait_for_boot
     ansible-playbook site.yml "$@"
