@@ -86,6 +86,7 @@ def test_each_malformed_key_names_its_admin(tmp_path):
         "bob": ["/home/bob/.ssh/id_ed25519.pub"],
         "carol": ["-----BEGIN OPENSSH PRIVATE KEY-----"],
         "dave": ["ssh-ed25519"],
+        "frank": ["ssh-ed25519 not-a-key frank@laptop"],
     }
     admins = [{"name": name, "ssh_keys": keys} for name, keys in malformed.items()]
     result = run_preflight(
