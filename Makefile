@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup system-packages lint pytest molecule test sandbox sandbox-destroy bench clean
+.PHONY: setup system-packages test-servers lint pytest molecule test sandbox sandbox-destroy bench clean
 
 # Control-node toolchain, pinned by requirements/constraints.txt. Re-run after a pull: pip is a no-op
 # when nothing changed.
@@ -22,25 +22,30 @@ $(BIN)/.installed: requirements/control.in requirements/constraints.txt collecto
 system-packages:
 	scripts/install-system-packages.sh
 
+# Servers no package provides, built from the registries once per machine and cached in
+# ~/.cache/bloomberg-tools: influxd (InfluxDB 2) for the Python tests and its stand-in image.
+test-servers:
+	scripts/build-influxd.sh >/dev/null
+
 lint: setup
 	yamllint --strict .
 	ansible-lint --offline --profile production
 	ruff check .
-	ruff format --check collectors bench molecule tests
+	ruff format --check collectors bench molecule tests scripts
 
 # pytest exits 5 when it collected nothing: that is a failure here, never a pass.
-pytest: setup system-packages
+pytest: setup system-packages test-servers
 	cd collectors && pytest || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no test in collectors/" >&2; exit $$rc; }
 	pytest tests || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no test in tests/" >&2; exit $$rc; }
 
-molecule: setup system-packages
+molecule: setup system-packages test-servers
 	scripts/ensure-docker.sh
 	scripts/build-target-image.sh
-	molecule test --all
+	scripts/molecule-all.sh
 
 test: lint pytest molecule
 
-sandbox: setup
+sandbox: setup test-servers
 	scripts/ensure-docker.sh
 	scripts/build-target-image.sh
 	scripts/sandbox.sh up

@@ -16,7 +16,7 @@ create() {
   # The least that systemd as PID 1 needs here (--privileged is refused on some hosts); the nested
   # Docker engine of the stack gets a volume so that it can use overlay2.
   docker run -d --name "$name" --hostname "$name" \
-    --cgroupns=host --cap-add SYS_ADMIN --cap-add NET_ADMIN \
+    --cgroupns=host --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add SYS_PTRACE \
     --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
     --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
     -v "$name-docker:/var/lib/docker" \
@@ -45,6 +45,7 @@ case "${1:-up}" in
     ansible-playbook scripts/sandbox-key.yml
     create
     wait_for_boot
+    scripts/provide-offline-assets.sh "$name"
     ansible-playbook site.yml "$@"
     address=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name")
     cat <<MSG
@@ -52,8 +53,9 @@ case "${1:-up}" in
 The sandbox is converged. Reach it with:
   docker exec -it $name bash                 # a root shell
   ssh -i $key ops@$address   # as the sandbox's admin, the way you would reach a VPS
-  curl -k --resolve bloomberg.localhost:443:$address https://bloomberg.localhost/   # nginx, self-signed
-  (nothing is proxied behind nginx yet: Grafana and the API answer 502 until the stack is deployed)
+  curl -k --resolve bloomberg.localhost:443:$address https://bloomberg.localhost/market/healthz   # the API through nginx (self-signed)
+  docker exec -w /opt/bloomberg $name docker compose ps    # the stack
+  (Grafana is not started in the sandbox: no image of it can be built here; its configuration is rendered)
 Re-run \`make sandbox\` after any change: it applies only what differs. \`make sandbox-destroy\` removes it.
 MSG
     ;;

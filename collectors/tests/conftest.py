@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from servers import ServerUnavailableError, VictoriaMetrics, free_port, postgres_cluster
+from servers import InfluxDB2, ServerUnavailableError, VictoriaMetrics, free_port, postgres_cluster
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +49,19 @@ def victoria_metrics_server(tmp_path: Path) -> Iterator[VictoriaMetrics]:
 def victoria_metrics(victoria_metrics_server: VictoriaMetrics) -> str:
     """Base URL of a fresh victoria-metrics; write to `{url}/api/v2/write`, read with its /api/v1/export."""
     return victoria_metrics_server.url
+
+
+@pytest.fixture(scope="session")
+def influxdb2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB2]:
+    """A real InfluxDB 2 (scripts/build-influxd.sh's influxd), set up with org `bloomberg`; tests make their
+    own buckets and tokens. A missing binary fails the test with the command that builds it."""
+    server = InfluxDB2(tmp_path_factory.mktemp("influxdb2"), free_port())
+    try:
+        server.start()
+    except ServerUnavailableError as missing:
+        server.stop()
+        pytest.fail(str(missing))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -7,7 +7,9 @@ module name every test folder's conftest.py would shadow.
 from __future__ import annotations
 
 import asyncio
+import csv
 import glob
+import io
 import json
 import os
 import pwd
@@ -155,3 +157,133 @@ class VictoriaMetrics:
             key = tuple(sorted(row["metric"].items()))
             series[key] = sorted(zip(row["timestamps"], row["values"], strict=True))
         return series
+
+
+# The release scripts/build-influxd.sh builds by default: the official image's pin (influxdb_image).
+INFLUXDB_VERSION = os.environ.get("INFLUXDB_VERSION", "v2.7.12")
+_BUILD_INFLUXD = "scripts/build-influxd.sh"
+
+
+def influxd_binary() -> Path:
+    """The influxd that scripts/build-influxd.sh cached (InfluxDB 2 has no Debian package)."""
+    cache = Path(os.environ.get("BLOOMBERG_TOOLS_CACHE", Path.home() / ".cache" / "bloomberg-tools"))
+    binary = cache / f"influxdb-{INFLUXDB_VERSION.removeprefix('v')}" / "bin" / "influxd"
+    if not os.access(binary, os.X_OK):
+        raise ServerUnavailableError(
+            f"{binary} is missing: build it with `{_BUILD_INFLUXD}` from the repository root "
+            "(20-40 min the first time, cached afterwards; make pytest runs it)"
+        )
+    return binary
+
+
+class InfluxDB2:
+    """A real influxd 2.x on 127.0.0.1 in a temporary directory, set up (user, org, first bucket, operator
+    token) through its HTTP API like the official image's first start."""
+
+    ORG = "bloomberg"
+
+    def __init__(self, root: Path, port: int) -> None:
+        self.root, self.port = root, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.token = os.urandom(24).hex()
+        self.org_id = ""
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = influxd_binary()
+        log = (self.root / "influxd.log").open("wb")
+        self._process = subprocess.Popen(
+            [
+                str(binary),
+                f"--bolt-path={self.root / 'influxd.bolt'}",
+                f"--engine-path={self.root / 'engine'}",
+                f"--sqlite-path={self.root / 'influxd.sqlite'}",
+                f"--http-bind-address=127.0.0.1:{self.port}",
+                "--reporting-disabled",
+                "--log-level=error",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                log_text = (self.root / "influxd.log").read_text()
+                raise ServerUnavailableError(f"influxd exited with {self._process.returncode}: {log_text}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise ServerUnavailableError("influxd did not answer /health within 60 s")
+        setup = httpx.post(
+            f"{self.url}/api/v2/setup",
+            json={
+                "username": "admin",
+                "password": os.urandom(12).hex(),
+                "org": self.ORG,
+                "bucket": "setup",
+                "retentionPeriodSeconds": 0,
+                "token": self.token,
+            },
+            timeout=10,
+        )
+        setup.raise_for_status()
+        self.org_id = setup.json()["org"]["id"]
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=30)
+            self._process = None
+
+    def api(self, method: str, path: str, token: str | None = None, **kwargs: object) -> httpx.Response:
+        headers = {"Authorization": f"Token {token or self.token}"}
+        return httpx.request(method, f"{self.url}/api/v2{path}", headers=headers, timeout=30, **kwargs)
+
+    def create_bucket(self, name: str, retention_s: int = 0) -> str:
+        rules = [{"type": "expire", "everySeconds": retention_s}] if retention_s else []
+        response = self.api(
+            "POST", "/buckets", json={"orgID": self.org_id, "name": name, "retentionRules": rules}
+        )
+        response.raise_for_status()
+        return response.json()["id"]
+
+    def create_token(self, *permissions: tuple[str, str]) -> str:
+        """A token holding (action, bucket id) permissions only."""
+        body = {
+            "orgID": self.org_id,
+            "description": "test",
+            "permissions": [
+                {"action": action, "resource": {"type": "buckets", "id": bucket, "orgID": self.org_id}}
+                for action, bucket in permissions
+            ],
+        }
+        response = self.api("POST", "/authorizations", json=body)
+        response.raise_for_status()
+        return response.json()["token"]
+
+    def flux(self, query: str, token: str | None = None) -> httpx.Response:
+        """Run a Flux query; the body is CSV, one header row per table, tables separated by a blank line."""
+        return self.api(
+            "POST",
+            "/query",
+            token,
+            params={"org": self.ORG},
+            json={"query": query, "dialect": {"annotations": []}},
+        )
+
+    def flux_rows(self, query: str) -> list[dict[str, str]]:
+        response = self.flux(query)
+        response.raise_for_status()
+        rows, header = [], None
+        for row in csv.reader(io.StringIO(response.text)):
+            if not row or not any(row):
+                header = None
+            elif header is None:
+                header = row
+            else:
+                rows.append(dict(zip(header, row, strict=True)))
+        return rows

@@ -60,7 +60,7 @@ def test_a_renewal_reloads_nginx_without_dropping_a_request_in_flight(host, edge
     master = host.run("cat /run/nginx.pid").stdout.strip()
     before = served_fingerprint(prober, edge)
     # Held open by the stand-in API until the renewal (and its reload) is over.
-    hold = edge.curl("-o /dev/null -w '%{http_code}' --max-time 60", "/api/hold")
+    hold = edge.curl("-o /dev/null -w '%{http_code}' --max-time 60", "/market/api/hold")
     in_flight = subprocess.Popen(
         ["docker", "exec", prober.name, "sh", "-c", hold], stdout=subprocess.PIPE, text=True
     )
@@ -127,7 +127,7 @@ def response_headers(prober, edge, path: str) -> tuple[int, dict[str, list[str]]
     return int(lines[0].split()[1]), headers
 
 
-@pytest.mark.parametrize("path", ["/", "/api/assets"])
+@pytest.mark.parametrize("path", ["/", "/market/api/assets"])
 def test_security_headers_are_sent_once_even_on_errors(edge, prober, path):
     # No upstream runs here: nginx answers 502 itself, and must still send the headers.
     status, headers = response_headers(prober, edge, path)
@@ -156,8 +156,11 @@ def test_grafana_the_api_and_grafana_live_reach_their_upstreams(edge, prober, up
         return json.loads(answer.stdout)
 
     assert echo("/d/markets")["port"] == 3000
-    api = echo("/api/watchlists/1")
+    # The API's prefix is removed on the way: the API sees R4.2's own paths.
+    api = echo("/market/api/watchlists/1")
     assert (api["port"], api["path"]) == (8000, "/api/watchlists/1")
+    # Grafana's REST API keeps /api/ (users exist in both: Grafana must win).
+    assert (echo("/api/users")["port"], echo("/api/users")["path"]) == (3000, "/api/users")
     # Browsers open websockets over HTTP/1.1 (nginx 1.22 has no websockets over HTTP/2).
     live = echo("/api/live/ws", "--http1.1 -H 'Connection: Upgrade' -H 'Upgrade: websocket'")
     assert live["port"] == 3000
