@@ -17,8 +17,10 @@ async def test_connections_dropped_by_the_server_are_replaced_before_use(postgre
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             ).fetchone()
         assert killed == (3,)
+        # The readiness probe's timeout: three dead connections found one by one, with the pool's
+        # back-off between checks, would take longer than that.
         for _ in range(3):
-            async with pool.connection() as conn:
+            async with pool.connection(timeout=2.0) as conn:
                 row = await (await conn.execute("SELECT 1 AS one")).fetchone()
             assert row == {"one": 1}
     finally:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
+import yaml
 
 from marketdash.core import schema
 from marketdash.core.schema import CANDLE, TICKER, Measurement, SchemaError
+
+INFLUXDB_DEFAULTS = Path(__file__).resolve().parents[3] / "roles" / "influxdb" / "defaults" / "main.yml"
 
 
 def test_line_has_sorted_escaped_tags_typed_fields_and_ms_time() -> None:
@@ -51,6 +55,19 @@ def test_registered_schema_has_no_tag_field_clash_and_no_reserved_name() -> None
     assert not (tags | fields) & {"time", "_field", "_measurement", "_value"}
     assert all(m.bucket in schema.BUCKETS for m in schema.MEASUREMENTS.values())
     assert {"candle", "ticker", "price_change", "market_cap", "funding_rate"} <= set(schema.MEASUREMENTS)
+
+
+def test_the_influxdb_role_creates_the_schemas_buckets_and_tiers_and_no_other() -> None:
+    defaults = yaml.safe_load(INFLUXDB_DEFAULTS.read_text(encoding="utf-8"))
+    assert [bucket["name"] for bucket in defaults["influxdb_buckets"]] == [
+        *schema.BUCKETS,
+        *schema.MARKETS_TIERS,
+    ]
+    downsampling = [(task["source"], task["target"]) for task in defaults["influxdb_downsampling"]]
+    assert downsampling == [
+        (schema.BUCKET_MARKETS, schema.BUCKET_MARKETS_5M),
+        (schema.BUCKET_MARKETS_5M, schema.BUCKET_MARKETS_1H),
+    ]
 
 
 @pytest.mark.parametrize(

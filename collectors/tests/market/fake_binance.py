@@ -127,6 +127,18 @@ class FakeBinance:
             await self.push_kline(symbol, start, event_ms=at_ms)
             await self._send(f"{market_id(symbol).lower()}@ticker", self.ticker_event(symbol, at_ms))
 
+    async def trade_together(self, prices: dict[str, float], volume: float, at_ms: int) -> None:
+        """A trade in each symbol at `at_ms`, streamed the way Binance pushes its per-symbol updates: all at
+        once, so the client parses them from one read (nothing here yields to the event loop between
+        two frames while the socket's buffer has room)."""
+        start = at_ms - at_ms % MINUTE
+        for symbol, price in prices.items():
+            await self.trade(symbol, price, volume, at_ms, push=False)
+        for symbol in prices:
+            await self.push_kline(symbol, start, event_ms=at_ms)
+        for symbol in prices:
+            await self._send(f"{market_id(symbol).lower()}@ticker", self.ticker_event(symbol, at_ms))
+
     async def push_kline(self, symbol: str, start: int, event_ms: int) -> None:
         await self._send(f"{market_id(symbol).lower()}@kline_1m", self.kline_event(symbol, start, event_ms))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -182,3 +183,45 @@ async def test_planned_reconnection_reopens_the_stream_and_keeps_the_candles_who
     closes = dict(next(iter(stored.values())))
     assert sorted(closes) == [T + m * MINUTE for m in range(4)]
     assert closes == {ts: c.close for ts, c in ex.candles["BTC/USDT"].items() if ts < T + 4 * MINUTE}
+
+
+async def test_updates_of_every_symbol_arriving_together_are_all_written(
+    victoria_metrics_server: VictoriaMetrics,
+) -> None:
+    """Binance pushes each symbol's ticker (every second) and kline at the same moment: ccxt parses them
+    in one go, and a watch returns only the symbol that resolved it; none of the others may be lost."""
+    symbols = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT", "ADA/USDT"]
+    ex = FakeBinance(symbols)
+    await ex.start()
+    registry = CollectorRegistry()
+    writer = InfluxWriter(InfluxSettings(url=victoria_metrics_server.url, flush_interval_s=0.1), registry)
+    await writer.start()
+    feed = ExchangeFeed("binance", market_settings(ex), writer, FeederMetrics(registry))
+    by_symbol = catalogue_by_symbol()
+    await feed.follow([by_symbol[symbol] for symbol in symbols])
+    bursts = [T, T + 20_000, T + 40_000, T + MINUTE]
+
+    def settled_at(ts: int) -> bool:
+        return all(feed.book.settled.get(symbol) == ts for symbol in symbols)
+
+    try:
+        assert await eventually(lambda: ex.subscribed_to("@kline_1m") and ex.subscribed_to("@ticker"), 5)
+        for n, at in enumerate(bursts):
+            await ex.trade_together({s: 100 + i + n for i, s in enumerate(symbols)}, 1, at)
+            if n == 0:  # first rows: each symbol's history comes over REST before the stream is trusted
+                assert await eventually(lambda: settled_at(T), 10)
+            else:
+                await asyncio.sleep(0.3)  # long enough for the feeder; short of the next second's burst
+        assert await eventually(lambda: settled_at(T + MINUTE), 2), feed.book.settled
+        assert await writer.flush(within_s=10)
+    finally:
+        await feed.stop()
+        await writer.close()
+        await ex.stop()
+
+    tickers = victoria_metrics_server.export('{__name__="ticker_last"}')
+    stored = {dict(labels)["symbol"]: [ts for ts, _ in samples] for labels, samples in tickers.items()}
+    assert stored == {symbol: bursts for symbol in symbols}
+    candles = victoria_metrics_server.export('{__name__="candle_close"}')
+    closes = {dict(labels)["symbol"]: dict(samples) for labels, samples in candles.items()}
+    assert closes == {symbol: {T: ex.candles[symbol][T].close} for symbol in symbols}

@@ -32,7 +32,9 @@ TOKENS = {
     "news-feeder": (10001, {"news"}, set()),
     "grafana": (472, set(), set(RETENTION)),
 }
-GROUP_VARS = Path(__file__).resolve().parents[3] / "inventory" / "sandbox" / "group_vars" / "all"
+REPO = Path(__file__).resolve().parents[3]
+GROUP_VARS = REPO / "inventory" / "sandbox" / "group_vars" / "all"
+GRAFANA_CONTRACT = REPO / "roles" / "grafana" / "vars" / "contract.yml"
 
 
 def _not_started() -> list[str]:
@@ -213,3 +215,60 @@ def test_a_run_of_the_5m_task_fills_the_downsampled_tier_with_ohlcv(host, admin_
         "volume": 5.0,
     }
     assert {row["interval"] for row in rows} == {"5m"}
+
+
+def influxql(host, database: str, query: str, token: str) -> tuple[int, dict]:
+    """A query sent as Grafana's provisioned InfluxQL datasource sends it: POST /query, `db` in the URL,
+    `q` in the form body, the token in the Authorization header (roles/grafana datasources template)."""
+    result = host.run(
+        "docker exec %s curl -sS -w '\\n%%{http_code}' -H %s --data-urlencode %s %s",
+        CONTAINER,
+        f"Authorization: Token {token}",
+        f"q={query}",
+        f"http://localhost:8086/query?db={database}&epoch=ms",
+    )
+    assert result.rc == 0, result.stderr
+    text, _, status = result.stdout.rpartition("\n")
+    return int(status), json.loads(text)
+
+
+def test_grafanas_influxql_datasource_reads_what_the_feeder_wrote(host, tokens):
+    # The alert rules' own query text (roles/grafana/vars/contract.yml), through the bucket's DBRP mapping.
+    contract = yaml.safe_load(GRAFANA_CONTRACT.read_text())
+    price = contract["grafana_contract_alert_sources"]["price"]
+    symbol = f"IQL{int(time.time())}/USD"
+    line = f"ticker,asset_class=crypto,source=test,symbol={symbol} last=123.5,bid=123.25,ask=123.75"
+    status, text = api(
+        host,
+        "POST",
+        "/write?org=bloomberg&bucket=markets&precision=s",
+        tokens["market-feeder"],
+        line,
+        "text/plain",
+    )
+    assert status == 204, text
+
+    query = (
+        f"SELECT last({price['value']}) FROM {price['from']} "
+        f"WHERE {price['symbol']} = '{symbol}' AND time > now() - 10m GROUP BY {price['symbol']}"
+    )
+    status, answer = influxql(host, "markets", query, tokens["grafana"])
+    assert status == 200, answer
+    series = answer["results"][0].get("series")
+    assert series, answer
+    assert series[0]["tags"] == {"symbol": symbol}
+    assert series[0]["values"][0][1] == 123.5
+
+
+@pytest.mark.parametrize("tier", ["markets_5m", "markets_1h"])
+def test_grafanas_influxql_datasource_reaches_the_downsampled_tiers(host, tokens, tier):
+    query = f'SELECT count(*) FROM "{tier}"."autogen"."candle" WHERE time > now() - 1h'
+    status, answer = influxql(host, tier, query, tokens["grafana"])
+    assert status == 200, answer
+    assert "error" not in answer["results"][0], answer
+
+
+def test_influxql_refuses_a_token_without_read_access(host, tokens):
+    query = 'SELECT count(*) FROM "markets"."autogen"."ticker" WHERE time > now() - 1h'
+    status, answer = influxql(host, "markets", query, tokens["market-feeder"])
+    assert status in (401, 403) or "error" in answer.get("results", [{}])[0], (status, answer)

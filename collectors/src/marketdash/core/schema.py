@@ -17,12 +17,17 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 ORG = "bloomberg"
-# Buckets of the InfluxDB org (R1.1); the downsampled tiers are written by InfluxDB tasks, not here.
+# Buckets of the InfluxDB org (R1.1), the ones the collectors write.
 BUCKET_MARKETS = "markets"
 BUCKET_NEWS = "news"
 BUCKET_INFRA = "infra"
 BUCKET_CUSTOM = "custom"
 BUCKETS = (BUCKET_MARKETS, BUCKET_NEWS, BUCKET_INFRA, BUCKET_CUSTOM)
+# The markets bucket's downsampled tiers (30 d of 5 m windows, 1 y of 1 h windows): same measurements,
+# tags and fields, written by the InfluxDB tasks of the influxdb role and never by a collector.
+BUCKET_MARKETS_5M = "markets_5m"
+BUCKET_MARKETS_1H = "markets_1h"
+MARKETS_TIERS = (BUCKET_MARKETS_5M, BUCKET_MARKETS_1H)
 # The precision of every timestamp a Series encodes, and so of the writer's requests.
 PRECISION = "ms"
 

@@ -150,8 +150,11 @@ class ExchangeFeed:
                 await asyncio.sleep(delay)
 
     async def _watch(self, stream: str, call: Awaitable[Any], deadline: float) -> Any:
+        # Not wait_for: its task per call delays re-arming the watch by a few loop turns, and ccxt hands
+        # an update only to a watch already pending when the message is parsed.
         try:
-            result = await asyncio.wait_for(call, self.settings.stale_after_s)
+            async with asyncio.timeout(self.settings.stale_after_s):
+                result = await call
         except TimeoutError:
             raise StaleStream(
                 f"{self.exchange_id} {stream}: nothing for {self.settings.stale_after_s}s"
@@ -172,10 +175,16 @@ class ExchangeFeed:
         symbols = list(self._assets)
         if client.has.get("watchOHLCVForSymbols"):
             pairs = [[symbol, "1m"] for symbol in symbols]
+            # Last cached row handed to the book, per symbol, on this connection.
+            delivered: dict[str, Row] = {}
             while True:
                 update = await self._watch("candles", client.watch_ohlcv_for_symbols(pairs), deadline)
-                for symbol, by_timeframe in update.items():
-                    await self._on_candles(symbol, by_timeframe.get("1m", []))
+                # One symbol per return: the others' klines parsed in the same read, or while a backfill
+                # was awaited, resolved no watch and are only in ccxt's cache.
+                for symbol in symbols:
+                    rows = _unseen_rows(client, symbol, update, delivered)
+                    if rows:
+                        await self._on_candles(symbol, rows)
         else:
             # One watch per symbol on the same client (ccxt multiplexes them on one socket).
             async def one(symbol: str) -> None:
@@ -236,10 +245,22 @@ class ExchangeFeed:
         deadline = time.monotonic() + self.settings.planned_reconnect_s
         symbols = list(self._assets)
         params = _TICKER_PARAMS.get(self.exchange_id, {})
+        # ccxt replaces a symbol's cached ticker on every update: identity tells what is new.
+        written: dict[str, dict[str, Any]] = {}
         while True:
-            tickers = await self._watch("tickers", client.watch_tickers(symbols, params), deadline)
-            self.metrics.messages.labels(self.exchange_id, "ticker").inc(len(tickers))
-            for symbol, ticker in tickers.items():
+            returned = await self._watch("tickers", client.watch_tickers(symbols, params), deadline)
+            # watch_tickers returns the one ticker that resolved it; the other symbols' updates parsed in
+            # the same read (Binance pushes every symbol's ticker at once, each second) are only cached.
+            cached = client.tickers
+            fresh = {
+                symbol: ticker
+                for symbol in symbols
+                if (ticker := cached.get(symbol, returned.get(symbol))) is not None
+                and ticker is not written.get(symbol)
+            }
+            written.update(fresh)
+            self.metrics.messages.labels(self.exchange_id, "ticker").inc(len(fresh))
+            for symbol, ticker in fresh.items():
                 self._write_ticker(symbol, ticker)
 
     def _write_ticker(self, symbol: str, ticker: dict[str, Any]) -> None:
@@ -270,3 +291,21 @@ class ExchangeFeed:
             )
             return
         self.writer.write(TICKER.bucket, line, timestamp / 1000)
+
+
+def _unseen_rows(
+    client: ccxt.pro.Exchange, symbol: str, update: dict[str, dict[str, list[Row]]], delivered: dict[str, Row]
+) -> list[Row]:
+    """The rows of `symbol` the book has not had yet: those returned, else those ccxt only cached."""
+    stored = client.ohlcvs.get(symbol, {}).get("1m")
+    if symbol in update:
+        rows = update[symbol].get("1m", [])
+    elif stored and stored[-1] != delivered.get(symbol):
+        # What watch_ohlcv_for_symbols would have returned had this symbol resolved it.
+        new = stored.getLimit(symbol, None) or 1
+        rows = stored[len(stored) - new :]
+    else:
+        return []
+    if stored:
+        delivered[symbol] = list(stored[-1])
+    return rows
