@@ -173,6 +173,19 @@ def test_grafana_the_api_and_grafana_live_reach_their_upstreams(edge, prober, up
     assert headers["x-frame-options"] == ["DENY"]
 
 
+@pytest.mark.parametrize("path", ["/metrics", "/market/metrics", "/market/readyz"])
+def test_operational_endpoints_stay_off_the_internet(edge, prober, upstreams, path):
+    # The upstreams answer every path: a 404 comes from the edge itself.
+    answer = prober.run(edge.curl("-o /dev/null -w '%{http_code}'", path))
+    assert answer.stdout == "404", (path, answer.stdout, answer.stderr)
+
+
+def test_the_apis_liveness_stays_reachable_for_uptime_checks(edge, prober, upstreams):
+    answer = prober.run(edge.curl("", "/market/healthz"))
+    assert answer.rc == 0, answer.stderr
+    assert json.loads(answer.stdout)["path"] == "/healthz"
+
+
 def test_an_oversized_request_body_gets_413(edge, prober):
     upload = edge.curl("-o /dev/null -w '%{http_code}' --data-binary @/tmp/big", "/api/x")
     answer = prober.run(f"head -c 11000000 /dev/zero > /tmp/big && {upload}")

@@ -19,8 +19,8 @@ async def open_pool(
     reports it through its readiness probe instead of crashing. Each connection is tested before it is
     handed out (one round trip, on loopback or the Docker network); one found dead means the server went
     away, so every idle connection is replaced at once. Left to the pool, each dead connection would be
-    found by its own checkout, with a back-off of 1 s, then 2 s… in between: after a PostgreSQL restart
-    the first request would wait seconds or time out.
+    found by its own check, the second one at once, the next ones after a back-off of ~1 s, then ~2 s…:
+    after a PostgreSQL restart the first request would wait seconds or time out (measured: 2 s, then 503).
     """
 
     async def check(conn: AsyncConnection[Any]) -> None:

@@ -306,6 +306,8 @@ def _unseen_rows(
         rows = stored[len(stored) - new :]
     else:
         return []
-    if stored:
-        delivered[symbol] = list(stored[-1])
+    # A copy of what was handed over, not of the cache's last row: a minute ccxt appended while an earlier
+    # symbol's backfill was awaited is not handed over yet. ccxt updates its rows in place.
+    if rows:
+        delivered[symbol] = list(rows[-1])
     return rows
