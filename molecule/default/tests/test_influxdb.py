@@ -260,7 +260,7 @@ def test_grafanas_influxql_datasource_reads_what_the_feeder_wrote(host, tokens):
     assert series[0]["values"][0][1] == 123.5
 
 
-@pytest.mark.parametrize("tier", ["markets_5m", "markets_1h"])
+@pytest.mark.parametrize("tier", [target for _, target in TASKS.values()])
 def test_grafanas_influxql_datasource_reaches_the_downsampled_tiers(host, tokens, tier):
     query = f'SELECT count(*) FROM "{tier}"."autogen"."candle" WHERE time > now() - 1h'
     status, answer = influxql(host, tier, query, tokens["grafana"])

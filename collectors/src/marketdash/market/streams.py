@@ -175,7 +175,7 @@ class ExchangeFeed:
         symbols = list(self._assets)
         if client.has.get("watchOHLCVForSymbols"):
             pairs = [[symbol, "1m"] for symbol in symbols]
-            # Last cached row handed to the book, per symbol, on this connection.
+            # A copy of the last row handed to the book, per symbol, on this connection.
             delivered: dict[str, Row] = {}
             while True:
                 update = await self._watch("candles", client.watch_ohlcv_for_symbols(pairs), deadline)
