@@ -13,6 +13,7 @@ Usage: scripts/build-standins.py [OUTPUT_TAR]   (default .cache/standins/standin
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import re
 import subprocess
@@ -84,6 +85,16 @@ def build(directory: Path) -> tuple[str, bool]:
 
 def main() -> None:
     archive = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_ARCHIVE
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    # Molecule scenarios run side by side and each prepare calls this: one builds, the others wait and
+    # find everything current (two `docker save` into one file would corrupt it).
+    with archive.with_suffix(".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        build_all(archive)
+    print(archive)
+
+
+def build_all(archive: Path) -> None:
     built = [build(d) for d in sorted(STANDINS.iterdir()) if (d / "Dockerfile").exists()]
     if not built:
         raise SystemExit(f"build-standins: no stand-in under {STANDINS}")
@@ -93,12 +104,10 @@ def main() -> None:
     if archive.exists() and stamp.exists() and stamp.read_text() == wanted:
         print(f"build-standins: {archive} is up to date", file=sys.stderr)
     else:
-        archive.parent.mkdir(parents=True, exist_ok=True)
         partial = archive.with_suffix(".partial")
         docker("save", "-o", str(partial), *references)
         partial.replace(archive)
         stamp.write_text(wanted)
-    print(archive)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,12 @@ image=${BLOOMBERG_TARGET_IMAGE:-bloomberg-target:debian12}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 recipe=$(sha256sum "$0" | cut -c1-16)
 
+# One build at a time: a concurrent caller (CI starts one early, in the background) waits, then finds
+# the image current.
+mkdir -p /var/tmp/bloomberg-locks
+exec 9>/var/tmp/bloomberg-locks/target-image.lock
+flock 9
+
 current=$(docker image inspect -f '{{ index .Config.Labels "org.bloomberg.recipe" }}' "$image" 2>/dev/null || true)
 if [ "$current" = "$recipe" ]; then
   exit 0

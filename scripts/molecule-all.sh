@@ -14,8 +14,9 @@ else
   mapfile -t scenarios < <(for f in molecule/*/molecule.yml; do basename "$(dirname "$f")"; done)
 fi
 
-# Shared by every scenario's prepare: made once here so that they do not race to write it.
+# Shared by every scenario's prepare: made once here so that they do not race to make them.
 ansible-playbook scripts/sandbox-key.yml >/dev/null
+python scripts/build-standins.py >/dev/null
 
 declare -A pids
 for scenario in "${scenarios[@]}"; do

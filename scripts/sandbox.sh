@@ -21,8 +21,6 @@ create() {
     --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
     -v "$name-docker:/var/lib/docker" \
     "$image" /lib/systemd/systemd >/dev/null
-  # Facts cached for an earlier container of the same name would describe the wrong machine.
-  rm -rf .cache/facts
 }
 
 wait_for_boot() {
@@ -62,7 +60,6 @@ MSG
   destroy)
     docker rm -f "$name" >/dev/null 2>&1 || true
     docker volume rm "$name-docker" >/dev/null 2>&1 || true
-    rm -rf .cache/facts
     echo "sandbox: removed" >&2
     ;;
   *)

@@ -55,7 +55,7 @@ def converge_ssh(*extra: str) -> None:
             str(inventory),
             str(PROJECT / "playbooks" / "harden.yml"),
             "--tags",
-            "ssh",
+            "hardening-ssh",
             *extra,
         ],
         capture_output=True,
