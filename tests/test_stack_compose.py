@@ -83,3 +83,8 @@ def test_a_disabled_health_check_is_refused():
 def test_a_fragment_without_services_is_refused():
     with pytest.raises(AnsibleFilterError, match="non-empty `services`"):
         stack_compose.stack_fragment({"volumes": {}}, DEFAULTS, "n")
+
+
+def test_a_single_tmpfs_path_is_added_whole():
+    web = stack_compose.stack_fragment(fragment(tmpfs="/run/web"), DEFAULTS, "n")["services"]["web"]
+    assert web["tmpfs"] == ["/tmp", "/run/web"]

@@ -47,7 +47,8 @@ def _merge_service(
     merged["networks"] = [network]
     for key, value in service.items():
         if key in MERGED_LISTS:
-            merged[key] = list(dict.fromkeys([*merged.get(key, []), *value]))
+            values = [value] if isinstance(value, str) else value
+            merged[key] = list(dict.fromkeys([*merged.get(key, []), *values]))
         else:
             merged[key] = _plain(value)
     return merged
