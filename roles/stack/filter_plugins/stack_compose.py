@@ -61,7 +61,7 @@ def stack_fragment(fragment: dict[str, Any], defaults: dict[str, Any], network: 
         or not fragment["services"]
     ):
         raise AnsibleFilterError("a Compose fragment needs a non-empty `services` mapping")
-    result = _plain(fragment)
+    result = {key: _plain(value) for key, value in fragment.items() if key != "services"}
     result["services"] = {
         name: _merge_service(name, service or {}, defaults, network)
         for name, service in fragment["services"].items()
