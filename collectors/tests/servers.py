@@ -7,9 +7,7 @@ module name every test folder's conftest.py would shadow.
 from __future__ import annotations
 
 import asyncio
-import csv
 import glob
-import io
 import json
 import os
 import pwd
@@ -23,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from marketdash.core.flux import parse_flux_csv
 
 
 class ServerUnavailableError(RuntimeError):
@@ -278,12 +278,4 @@ class InfluxDB2:
     def flux_rows(self, query: str) -> list[dict[str, str]]:
         response = self.flux(query)
         response.raise_for_status()
-        rows, header = [], None
-        for row in csv.reader(io.StringIO(response.text)):
-            if not row or not any(row):
-                header = None
-            elif header is None:
-                header = row
-            else:
-                rows.append(dict(zip(header, row, strict=True)))
-        return rows
+        return parse_flux_csv(response.text)

@@ -37,6 +37,9 @@ def migrated_template(postgres_server: str) -> str:
     name = f"api_template_{os.urandom(4).hex()}"
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+        # The alert engine's login, which the deployment creates before the API migrates (its grants).
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'marketdash_alerts'").fetchone() is None:
+            conn.execute("CREATE ROLE marketdash_alerts LOGIN")
     migrate(_database_dsn(postgres_server, name))
     return name
 

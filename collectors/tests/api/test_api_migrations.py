@@ -16,6 +16,7 @@ EXPECTED_TABLES = {
     "user_layouts",
     "alert_rules",
     "alert_events",
+    "alert_rule_state",
     "portfolio_positions",
     "schema_migrations",
 }

@@ -1,6 +1,8 @@
 """Layouts, alert rules and positions: what each adds to the shared create/read/update/delete."""
 
 import psycopg
+import pytest
+from api_fixtures import add_user, api_settings, login, running_app
 
 # The API's fixtures (a plugin module: a conftest.py here would shadow the root one for `from conftest`).
 pytest_plugins = ["api_fixtures"]
@@ -91,7 +93,8 @@ async def test_alert_rules_cover_the_four_conditions_and_three_channels(api_team
             "condition": "volume_spike",
             "threshold": 3,
             "channel": "webhook",
-            "target": "https://h.example/x",
+            # A public address (documentation ranges are not global): no name to resolve offline.
+            "target": "https://8.8.8.8/hook",
         },
     ]
     for rule in rules:
@@ -128,6 +131,55 @@ async def test_bad_alert_rules_are_refused_with_the_reason(api_team):
     assert response.status_code == 422
     with psycopg.connect(api_team.dsn) as conn:
         assert conn.execute("SELECT count(*) FROM alert_rules").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9093/api/v2/alerts",
+        "http://[::1]/x",
+        "http://10.0.0.5/x",
+        "http://172.18.0.3:5432/",
+        "http://192.168.1.1/x",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://100.64.0.1/x",
+        "http://[fd00::1]/x",
+        "http://[::ffff:10.0.0.1]/x",
+        "http://localhost:8086/api/v2/write",
+        "http://0.0.0.0/x",
+    ],
+)
+async def test_a_webhook_to_a_private_address_is_refused_at_save_time(api_team, url):
+    client, headers = api_team.client, api_team.alice.headers
+    body = {"asset": "BTC/USDT", "condition": "above", "threshold": 1, "channel": "webhook", "target": url}
+    response = await client.post("/api/alert-rules", json=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert "refused unless the operator allows" in response.json()["detail"]
+    telegram = {**body, "channel": "telegram", "target": "12345"}
+    rule = (await client.post("/api/alert-rules", json=telegram, headers=headers)).json()
+    switched = await client.put(
+        f"/api/alert-rules/{rule['id']}", json={"channel": "webhook", "target": url}, headers=headers
+    )
+    assert switched.status_code == 422
+    with psycopg.connect(api_team.dsn) as conn:
+        assert conn.execute("SELECT channel FROM alert_rules").fetchall() == [("telegram",)]
+
+
+async def test_an_operator_allowed_network_may_receive_webhooks(migrated_db):
+    settings = api_settings(migrated_db, webhook_allowed_networks=["10.20.0.0/16"])
+    async with running_app(settings) as client:
+        member = await add_user(migrated_db, "carol")
+        headers = await login(client, "carol")
+        body = {"asset": "BTC/USDT", "condition": "above", "threshold": 1, "channel": "webhook"}
+        allowed = await client.post(
+            "/api/alert-rules", json={**body, "target": "http://10.20.3.4:8080/hook"}, headers=headers
+        )
+        assert allowed.status_code == 201, allowed.text
+        assert allowed.json()["user_id"] == member
+        other = await client.post(
+            "/api/alert-rules", json={**body, "target": "http://10.21.0.1/hook"}, headers=headers
+        )
+        assert other.status_code == 422
 
 
 async def test_a_partial_update_that_makes_a_rule_inconsistent_is_refused_whole(api_team):

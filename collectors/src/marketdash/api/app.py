@@ -16,6 +16,7 @@ from marketdash.api.ratelimit import RateLimiter
 from marketdash.api.routes import assets, auth, health, owned_data
 from marketdash.api.settings import ApiSettings
 from marketdash.api.tokens import TokenIssuer
+from marketdash.core.addresses import parse_networks
 from marketdash.core.db import open_pool
 
 
@@ -64,6 +65,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.tokens = tokens
+    app.state.webhook_networks = parse_networks(settings.webhook_allowed_networks)
     app.state.user_limiter = RateLimiter(settings.rate_limit_user_per_minute)
     app.state.login_limiter = RateLimiter(settings.rate_limit_login_per_minute)
     errors.install(app)

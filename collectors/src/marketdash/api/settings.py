@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from marketdash.core.addresses import parse_networks
 
 
 class ApiSettings(BaseSettings):
@@ -32,12 +34,22 @@ class ApiSettings(BaseSettings):
     rate_limit_ip_per_minute: int = Field(default=600, ge=1)
     rate_limit_login_per_minute: int = Field(default=10, ge=1)
 
+    # Networks a member's webhook may point at besides public addresses (CIDR list, JSON); the alert
+    # engine's MARKETDASH_ALERTS_WEBHOOK_ALLOWED_NETWORKS must say the same.
+    webhook_allowed_networks: list[str] = []
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
     # Peers whose X-Forwarded-For is believed (nginx on the host): the per-IP limit needs the real client.
     forwarded_allow_ips: str = "127.0.0.1"
     log_level: str = "INFO"
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        parse_networks(value)
+        return value
 
     def require_jwt_secret(self) -> str:
         secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""

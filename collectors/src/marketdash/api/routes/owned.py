@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Response, status
+from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
@@ -36,6 +36,9 @@ class OwnedResource:
     asset_fields: tuple[str, ...] = ()
     # Checks a row as it would be after an update (partial updates can combine into an invalid whole).
     check_row: Callable[[dict[str, Any]], None] | None = None
+    # Checks a written row against the deployment's settings (a ValueError is the client's mistake); run
+    # inside the transaction, so a refused row is not kept.
+    check_written: Callable[[Request, dict[str, Any]], Awaitable[None]] | None = None
     before_write: BeforeWrite | None = None
 
 
@@ -110,7 +113,15 @@ def register(
 
         return list_owned
 
-    async def create(body: create_model, caller: CurrentUser, conn: Conn) -> dict:  # type: ignore[valid-type]
+    async def check_written(request: Request, row: dict[str, Any]) -> dict[str, Any]:
+        if resource.check_written:
+            try:
+                await resource.check_written(request, row)
+            except ValueError as error:
+                raise _unprocessable(str(error)) from None
+        return row
+
+    async def create(body: create_model, caller: CurrentUser, conn: Conn, request: Request) -> dict:  # type: ignore[valid-type]
         values = body.model_dump(exclude={"user_id"}, exclude_none=True)  # type: ignore[attr-defined]
         owner = body.user_id or caller.id  # type: ignore[attr-defined]
         check_owner(caller, owner)
@@ -125,7 +136,7 @@ def register(
                 sql.SQL(", ").join(map(sql.Placeholder, columns)),
             )
             cur = await conn.execute(query, {"user_id": owner, **_db_values(resource, values)})
-            return await cur.fetchone()
+            return await check_written(request, await cur.fetchone())
 
     async def read(item_id: ItemId, caller: CurrentUser, conn: Conn) -> dict:
         cur = await conn.execute(
@@ -137,7 +148,13 @@ def register(
             raise _not_found(resource, item_id)
         return row
 
-    async def update(item_id: ItemId, body: update_model, caller: CurrentUser, conn: Conn) -> dict:  # type: ignore[valid-type]
+    async def update(
+        item_id: ItemId,
+        body: update_model,  # type: ignore[valid-type]
+        caller: CurrentUser,
+        conn: Conn,
+        request: Request,
+    ) -> dict:
         values = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
         nulls = sorted(k for k, v in values.items() if v is None and k not in resource.nullable)
         if nulls:
@@ -172,7 +189,7 @@ def register(
                     resource.check_row(row)
                 except ValueError as error:
                     raise _unprocessable(str(error)) from None
-            return row
+            return await check_written(request, row)
 
     async def delete(item_id: ItemId, caller: CurrentUser, conn: Conn) -> Response:
         cur = await conn.execute(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from psycopg import AsyncConnection
 
 from marketdash.api.deps import Conn, CurrentUser, UserIdPath, check_owner
@@ -26,6 +26,7 @@ from marketdash.api.models import (
 )
 from marketdash.api.routes import AUTHENTICATED_ERRORS
 from marketdash.api.routes.owned import OwnedResource, register
+from marketdash.core.addresses import resolve_allowed
 
 
 async def _one_default_layout(
@@ -45,6 +46,12 @@ async def _one_default_layout(
                  AND user_id = (SELECT user_id FROM user_layouts WHERE id = %(id)s)""",
             {"id": layout_id},
         )
+
+
+async def _webhook_reachable(request: Request, rule: dict[str, Any]) -> None:
+    """A webhook must point at an address the alert engine may call (core/addresses.py's policy)."""
+    if rule["channel"] == "webhook" and rule["target"]:
+        await resolve_allowed(rule["target"], request.app.state.webhook_networks)
 
 
 WATCHLISTS = OwnedResource(
@@ -74,6 +81,7 @@ ALERT_RULES = OwnedResource(
     nullable=frozenset({"target"}),
     asset_fields=("asset",),
     check_row=check_rule,
+    check_written=_webhook_reachable,
 )
 POSITIONS = OwnedResource(
     label="position",
