@@ -1,8 +1,8 @@
 """The collectors on a converged target: the image built offline, the services up, locked down, healthy.
 
-The feeders need InfluxDB (their tokens come from the influxdb role once it is up): when the inventory
-leaves InfluxDB unstarted (stack_services_not_started), the role leaves them unstarted too, and these
-tests check exactly that instead of their health.
+The feeders and the alert engine need InfluxDB (their tokens come from the influxdb role once it is
+up): when the inventory leaves InfluxDB unstarted (stack_services_not_started), the role leaves them
+unstarted too, and these tests check exactly that instead of their health.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ UID = 10001
 BUILD = "/opt/bloomberg/collectors/build"
 SECRETS = "/opt/bloomberg/secrets"
 # marketdash's migrations (collectors/src/marketdash/api/migrations/*.sql): the API applies them all.
-MIGRATIONS = 7
-SERVICES = ("market-feeder", "news-feeder", "api")
+MIGRATIONS = 8
+SERVICES = ("market-feeder", "news-feeder", "api", "alert-engine")
 
 
 def _container(host, service: str) -> str:
