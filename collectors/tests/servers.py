@@ -239,6 +239,10 @@ class InfluxDB2:
             self._process.wait(timeout=30)
             self._process = None
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     def api(self, method: str, path: str, token: str | None = None, **kwargs: object) -> httpx.Response:
         headers = {"Authorization": f"Token {token or self.token}"}
         return httpx.request(method, f"{self.url}/api/v2{path}", headers=headers, timeout=30, **kwargs)

@@ -4,7 +4,9 @@ statuses. All on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -48,12 +50,19 @@ class SmtpServer:
 
 @dataclass
 class HttpReceiver:
-    """Records every POST; answers the next scripted status, else 200 (Telegram's `{"ok": true}`)."""
+    """Records every POST; answers the next scripted status, else 200 (Telegram's `{"ok": true}`), after
+    `delay_s`; a scripted status carries `headers` (e.g. Retry-After)."""
 
     port: int = field(default_factory=free_port)
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # Unix time each of `received` arrived.
+    arrived_at: list[float] = field(default_factory=list)
     statuses: deque[int] = field(default_factory=deque)
     answered: list[int] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    # POSTs being answered now.
+    handling: int = 0
     _runner: web.AppRunner | None = None
 
     @property
@@ -61,11 +70,19 @@ class HttpReceiver:
         return f"http://127.0.0.1:{self.port}"
 
     async def _handle(self, request: web.Request) -> web.Response:
-        status = self.statuses.popleft() if self.statuses else 200
-        self.answered.append(status)
-        if status == 200:
-            self.received.append((request.path, json.loads(await request.read())))
-        return web.json_response({"ok": status == 200, "result": {}}, status=status)
+        self.handling += 1
+        try:
+            await asyncio.sleep(self.delay_s)
+            scripted = bool(self.statuses)
+            status = self.statuses.popleft() if scripted else 200
+            self.answered.append(status)
+            if status == 200:
+                self.received.append((request.path, json.loads(await request.read())))
+                self.arrived_at.append(time.time())
+            headers = self.headers if scripted else {}
+            return web.json_response({"ok": status == 200, "result": {}}, status=status, headers=headers)
+        finally:
+            self.handling -= 1
 
     async def start(self) -> None:
         app = web.Application()

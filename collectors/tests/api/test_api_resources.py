@@ -145,6 +145,9 @@ async def test_bad_alert_rules_are_refused_with_the_reason(api_team):
         "http://100.64.0.1/x",
         "http://[fd00::1]/x",
         "http://[::ffff:10.0.0.1]/x",
+        "http://[64:ff9b::a00:5]/x",
+        "http://[2002:a00:5::1]/x",
+        "http://2130706433/x",
         "http://localhost:8086/api/v2/write",
         "http://0.0.0.0/x",
     ],
@@ -163,6 +166,31 @@ async def test_a_webhook_to_a_private_address_is_refused_at_save_time(api_team, 
     assert switched.status_code == 422
     with psycopg.connect(api_team.dsn) as conn:
         assert conn.execute("SELECT channel FROM alert_rules").fetchall() == [("telegram",)]
+
+
+async def test_a_webhook_url_the_engine_could_not_parse_is_refused_at_save_time(api_team):
+    client, headers = api_team.client, api_team.alice.headers
+    body = {"asset": "BTC/USDT", "condition": "above", "threshold": 1, "channel": "webhook"}
+    response = await client.post(
+        "/api/alert-rules", json={**body, "target": "http://01.1.1.1/h"}, headers=headers
+    )
+    assert response.status_code == 422
+    assert "not a valid URL" in response.json()["detail"]
+
+
+async def test_a_rules_own_rearm_margin_is_kept_and_bounded(api_team):
+    client, headers = api_team.client, api_team.alice.headers
+    body = {"asset": "BTC/USDT", "condition": "above", "threshold": 1, "channel": "telegram", "target": "1"}
+    created = await client.post("/api/alert-rules", json={**body, "hysteresis_pct": 2.5}, headers=headers)
+    assert created.status_code == 201
+    assert created.json()["hysteresis_pct"] == 2.5
+    default = await client.post("/api/alert-rules", json=body, headers=headers)
+    assert default.json()["hysteresis_pct"] is None
+    too_wide = await client.post("/api/alert-rules", json={**body, "hysteresis_pct": 60}, headers=headers)
+    assert too_wide.status_code == 422
+    path = f"/api/alert-rules/{created.json()['id']}"
+    cleared = await client.put(path, json={"hysteresis_pct": None}, headers=headers)
+    assert cleared.json()["hysteresis_pct"] is None
 
 
 async def test_an_operator_allowed_network_may_receive_webhooks(migrated_db):

@@ -2,6 +2,8 @@ import io
 import json
 import logging
 
+import httpx
+
 from marketdash.core.logging import configure_logging
 
 
@@ -44,3 +46,15 @@ def test_configuring_twice_does_not_duplicate_lines():
     logging.getLogger("x").warning("once")
 
     assert len(stream.getvalue().splitlines()) == 1
+
+
+def test_request_urls_logged_by_httpx_never_reach_the_log():
+    """A Telegram bot token travels in the URL's path; httpx would log it at INFO."""
+    stream = io.StringIO()
+    configure_logging("alert-engine", "info", stream=stream)
+    transport = httpx.MockTransport(lambda request: httpx.Response(200))
+    with httpx.Client(transport=transport) as client:
+        client.post("https://api.telegram.org/bot123456:SECRET/sendMessage")
+    logging.getLogger("httpx").warning("a warning of httpx's still shows")
+    assert "SECRET" not in stream.getvalue()
+    assert "a warning of httpx's still shows" in stream.getvalue()

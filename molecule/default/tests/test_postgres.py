@@ -139,7 +139,7 @@ def test_a_wrong_password_is_refused(host, postgres_started):
     assert "password authentication failed" in refused.stderr
 
 
-def test_only_the_two_logins_may_connect_to_the_database(host, postgres_started):
+def test_only_the_three_logins_may_connect_to_the_database(host, postgres_started):
     acl = host.run(
         f"docker exec -u postgres {CONTAINER} psql -X -At -d {DATABASE} -c "
         + shlex.quote(f"SELECT datacl FROM pg_database WHERE datname = '{DATABASE}'")
@@ -147,4 +147,19 @@ def test_only_the_two_logins_may_connect_to_the_database(host, postgres_started)
     assert acl.rc == 0, acl.stderr
     entries = acl.stdout.strip().strip("{}").split(",")
     assert not [entry for entry in entries if entry.startswith("=")], entries  # nothing for PUBLIC
-    assert {entry.split("=")[0] for entry in entries} == {"postgres", "marketdash_api", "grafana_reader"}
+    assert {entry.split("=")[0] for entry in entries} == {
+        "postgres",
+        "marketdash_api",
+        "grafana_reader",
+        "marketdash_alerts",
+    }
+
+
+def test_the_alert_engine_login_reads_rules_writes_events_and_sees_no_user(host, postgres_started):
+    password = _password("postgres_alerts_password")
+    assert psql(host, "marketdash_alerts", password, "SELECT count(*) FROM alert_rules").rc == 0
+    assert psql(host, "marketdash_alerts", password, "SELECT count(*) FROM alert_events").rc == 0
+    for statement in ("SELECT count(*) FROM users", "DELETE FROM alert_rules", "SELECT * FROM watchlists"):
+        refused = psql(host, "marketdash_alerts", password, statement)
+        assert refused.rc != 0, statement
+        assert "permission denied" in refused.stderr, statement

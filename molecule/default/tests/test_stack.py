@@ -27,7 +27,7 @@ def test_the_project_includes_every_component(host, services):
     config = project_config(host)
     assert config["name"] == "bloomberg"
     expected = {"postgres", "influxdb", "prometheus", "alertmanager", "node-exporter", "cadvisor", "grafana"}
-    expected |= {"market-feeder", "news-feeder", "api"}
+    expected |= {"market-feeder", "news-feeder", "api", "alert-engine"}
     assert set(services) == expected
 
 

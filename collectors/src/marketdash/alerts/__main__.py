@@ -24,7 +24,7 @@ async def _main() -> None:
     task = asyncio.create_task(engine.run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
+        loop.add_signal_handler(sig, engine.stop)
     log.info("alert engine started")
     try:
         with contextlib.suppress(asyncio.CancelledError):

@@ -14,6 +14,8 @@ library's smtplib; Telegram and webhooks are one HTTP request each, with httpx.
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import smtplib
 import ssl
 from collections.abc import Sequence
@@ -24,7 +26,16 @@ from typing import Any, Protocol
 import httpx
 
 from marketdash.alerts.settings import AlertSettings
-from marketdash.core.addresses import AddressRefusedError, IPNetwork, parse_networks, resolve_allowed
+from marketdash.core.addresses import (
+    AddressRefusedError,
+    IPNetwork,
+    parse_networks,
+    parse_url,
+    resolve_allowed,
+)
+
+# What is read of an answer: its status matters, its body only for the error message.
+MAX_ANSWER_BYTES = 16 * 1024
 
 
 class DeliveryError(RuntimeError):
@@ -46,6 +57,8 @@ class Channel(Protocol):
     name: str
 
     async def send(self, target: str | None, notification: Notification) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 def _target(target: str | None, default: str, what: str) -> str:
@@ -72,6 +85,9 @@ class EmailChannel:
         message["Subject"] = notification.title
         message.set_content(notification.text)
         await asyncio.to_thread(self._send, message)
+
+    async def close(self) -> None:
+        """Nothing kept open: one SMTP session per message."""
 
     def _send(self, message: EmailMessage) -> None:
         settings = self.settings
@@ -100,15 +116,32 @@ class EmailChannel:
             raise DeliveryError(f"SMTP: {type(exc).__name__}: {exc}", retry=True) from exc
 
 
-def _http_error(response: httpx.Response) -> DeliveryError:
-    retry_after = None
-    if response.status_code == 429:
-        try:
-            retry_after = float(response.headers.get("Retry-After", ""))
-        except ValueError:
-            retry_after = None
+def _seconds(value: object) -> float | None:
+    """A server's "retry after" in seconds; None unless a finite, non-negative number."""
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+async def _post(
+    client: httpx.AsyncClient, url: httpx.URL | str, **kwargs: Any
+) -> tuple[httpx.Response, bytes]:
+    """POST and read at most MAX_ANSWER_BYTES of the answer (a receiver may send anything back)."""
+    async with client.stream("POST", url, **kwargs) as response:
+        body = b""
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) >= MAX_ANSWER_BYTES:
+                break
+    return response, body[:MAX_ANSWER_BYTES]
+
+
+def _http_error(response: httpx.Response, body: bytes) -> DeliveryError:
+    retry_after = _seconds(response.headers.get("Retry-After")) if response.status_code == 429 else None
     return DeliveryError(
-        f"HTTP {response.status_code}: {response.text[:200]}",
+        f"HTTP {response.status_code}: {body[:200].decode('utf-8', 'replace')}",
         retry=response.status_code == 429 or response.status_code >= 500,
         retry_after_s=retry_after,
     )
@@ -117,9 +150,12 @@ def _http_error(response: httpx.Response) -> DeliveryError:
 class TelegramChannel:
     name = "telegram"
 
-    def __init__(self, settings: AlertSettings, client: httpx.AsyncClient) -> None:
+    def __init__(self, settings: AlertSettings) -> None:
         self.settings = settings
-        self.client = client
+        self.client = httpx.AsyncClient(timeout=settings.send_timeout_s, follow_redirects=False)
+
+    async def close(self) -> None:
+        await self.client.aclose()
 
     async def send(self, target: str | None, notification: Notification) -> None:
         token = self.settings.telegram_bot_token.get_secret_value()
@@ -128,20 +164,22 @@ class TelegramChannel:
         chat = _target(target, self.settings.telegram_default_chat, "Telegram chat")
         url = f"{self.settings.telegram_api_url.rstrip('/')}/bot{token}/sendMessage"
         try:
-            response = await self.client.post(
-                url, json={"chat_id": chat, "text": notification.text, "disable_web_page_preview": True}
+            response, body = await _post(
+                self.client,
+                url,
+                json={"chat_id": chat, "text": notification.text, "disable_web_page_preview": True},
             )
         except httpx.HTTPError as exc:
             # The URL holds the token: say what failed without it.
             raise DeliveryError(f"Telegram unreachable: {type(exc).__name__}", retry=True) from None
         if response.status_code == 429:
             try:
-                after = float(response.json()["parameters"]["retry_after"])
+                after = _seconds(json.loads(body)["parameters"]["retry_after"])
             except (ValueError, KeyError, TypeError):
                 after = None
             raise DeliveryError("Telegram: too many requests", retry=True, retry_after_s=after)
         if response.status_code != 200:
-            raise _http_error(response)
+            raise _http_error(response, body)
 
 
 class WebhookChannel:
@@ -149,37 +187,45 @@ class WebhookChannel:
 
     name = "webhook"
 
-    def __init__(self, settings: AlertSettings, client: httpx.AsyncClient) -> None:
+    def __init__(self, settings: AlertSettings) -> None:
         self.settings = settings
-        self.client = client
         self.allowed: Sequence[IPNetwork] = parse_networks(settings.webhook_allowed_networks)
+        # No connection kept: requests go to pinned addresses, and a kept connection verified for one
+        # name would carry the next request for another name on the same address unverified.
+        self.client = httpx.AsyncClient(
+            timeout=settings.send_timeout_s,
+            follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
 
     async def send(self, target: str | None, notification: Notification) -> None:
-        url = httpx.URL(_target(target, self.settings.webhook_default_url, "webhook URL"))
+        text = _target(target, self.settings.webhook_default_url, "webhook URL")
         try:
-            addresses = await resolve_allowed(str(url), self.allowed)
+            url = parse_url(text)
+            addresses = await resolve_allowed(text, self.allowed)
         except AddressRefusedError as exc:
             raise DeliveryError(str(exc), retry=False) from None
         # Connect to the address just checked, not to a second resolution of the name.
         pinned = url.copy_with(host=str(addresses[0]))
         body = {"title": notification.title, "text": notification.text, "content": notification.text}
+        host = url.raw_host.decode("ascii")
         try:
-            response = await self.client.post(
+            response, answer = await _post(
+                self.client,
                 pinned,
                 json=body | notification.fields,
                 headers={"Host": url.netloc.decode("ascii")},
-                extensions={"sni_hostname": url.host} if url.scheme == "https" else {},
+                extensions={"sni_hostname": host} if url.scheme == "https" else {},
             )
         except httpx.HTTPError as exc:
             raise DeliveryError(f"webhook: {type(exc).__name__}: {exc}", retry=True) from None
         if not response.is_success:
-            raise _http_error(response)
+            raise _http_error(response, answer)
+
+    async def close(self) -> None:
+        await self.client.aclose()
 
 
-def build_channels(settings: AlertSettings, client: httpx.AsyncClient) -> dict[str, Channel]:
-    channels: list[Channel] = [
-        EmailChannel(settings),
-        TelegramChannel(settings, client),
-        WebhookChannel(settings, client),
-    ]
+def build_channels(settings: AlertSettings) -> dict[str, Channel]:
+    channels: list[Channel] = [EmailChannel(settings), TelegramChannel(settings), WebhookChannel(settings)]
     return {channel.name: channel for channel in channels}

@@ -1,7 +1,10 @@
 """The alert engine: rules followed from PostgreSQL, evaluated every second on the stored market data,
 firings recorded with their rule's state, then delivered with retries; /metrics and /healthz.
 
-One instance per stack (its state lives in PostgreSQL; two would race on the same firings).
+One instance per stack (its state lives in PostgreSQL; two would race on the same firings). Nothing a
+rule, a market datum or a channel holds stops it: an unexpected error fails that delivery or that round,
+is logged, and the engine goes on. On SIGTERM it stops evaluating and lets the deliveries under way end
+(each bounded by send_timeout_s), so that a redeploy does not send a message twice.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import psycopg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # /healthz fails when no evaluation has completed for this long (PostgreSQL or InfluxDB unreachable).
 EVALUATION_GRACE_S = 120.0
+# Deliveries under way at once; one slow receiver holds one slot for at most send_timeout_s.
+MAX_CONCURRENT_DELIVERIES = 20
 LAG_BUCKETS = (0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
@@ -94,8 +98,7 @@ class AlertEngine:
         )
         self.store = AlertStore(settings.postgres_dsn, settings.max_notifications_per_user_hour)
         self.follower = RuleFollower(settings.postgres_dsn, self.set_rules)
-        self.http = httpx.AsyncClient(timeout=settings.send_timeout_s, follow_redirects=False)
-        self.channels: dict[str, Channel] = build_channels(settings, self.http)
+        self.channels: dict[str, Channel] = build_channels(settings)
         self.rules: dict[int, Rule] = {}
         self.states: dict[int, RuleState] = {}
         self.asset_classes = {symbol: asset.asset_class for symbol, asset in catalogue_by_symbol().items()}
@@ -103,7 +106,9 @@ class AlertEngine:
         self.last_error: str | None = None
         self._deliver_now = asyncio.Event()
         self._rules_loaded = asyncio.Event()
-        self._sending: set[int] = set()
+        self._stopping = asyncio.Event()
+        self._deliveries: dict[int, asyncio.Task[None]] = {}
+        self._delivery_slots = asyncio.Semaphore(MAX_CONCURRENT_DELIVERIES)
 
     async def set_rules(self, rules: dict[int, Rule], stored: dict[int, RuleState]) -> None:
         # The engine's own state is at least as new as what it stored; the database's for rules it lacks.
@@ -116,22 +121,25 @@ class AlertEngine:
         self._rules_loaded.set()
 
     async def evaluate_once(self) -> None:
-        """Evaluate every rule once; firings and state changes are stored before they count."""
-        rules = list(self.rules.values())
-        await self.view.refresh(rules)
+        """Evaluate every rule once; firings and state changes count only once stored.
+
+        The rules and their states are taken together before the reads (the rule set may be replaced
+        meanwhile); the results are kept only for rules still there, unchanged."""
+        rules, states = dict(self.rules), dict(self.states)
+        await self.view.refresh(rules.values())
         now = self.clock()
         firings: list[tuple[message.Firing, str]] = []
         changed: dict[int, RuleState] = {}
         stale = 0
-        for rule in rules:
+        for rule in rules.values():
             observation = self.view.observe(rule)
             verdict, state = evaluate(
                 rule,
-                self.states.get(rule.id),
+                states.get(rule.id),
                 observation,
                 now,
                 stale_after_s=self.settings.stale_after_s,
-                hysteresis=self.settings.hysteresis,
+                hysteresis=self.settings.hysteresis if rule.hysteresis is None else rule.hysteresis,
             )
             if verdict is Verdict.STALE:
                 stale += 1
@@ -150,16 +158,20 @@ class AlertEngine:
         self.metrics.stale.set(stale)
         if changed:
             recorded = await self.store.record(firings, changed)
-            # Only once stored: a failed write leaves the rules armed, and the next round fires them.
-            self.states.update(changed)
+            # A failed write leaves the rules as they were: the next round fires them.
+            for rule_id, state in changed.items():
+                current = self.rules.get(rule_id)
+                if current is not None and current.version == rules[rule_id].version:
+                    self.states[rule_id] = state
             for entry in recorded:
-                self.metrics.fired.labels(entry.firing.rule.condition, entry.status).inc()
+                rule = entry.firing.rule
+                self.metrics.fired.labels(rule.condition, entry.status).inc()
                 log.info(
                     "alert fired",
                     extra={
-                        "rule": entry.firing.rule.id,
-                        "user": entry.firing.rule.user_id,
-                        "asset": entry.firing.rule.asset,
+                        "rule": rule.id,
+                        "user": rule.user_id,
+                        "asset": rule.asset,
                         "value": entry.firing.value,
                         "status": entry.status,
                     },
@@ -170,7 +182,7 @@ class AlertEngine:
         self.metrics.evaluated_at.set(now)
 
     async def _evaluate_forever(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             started = time.perf_counter()
             try:
                 with self.metrics.evaluation.time():
@@ -181,8 +193,13 @@ class AlertEngine:
                 self._failed("market data unreadable", exc)
             except (psycopg.Error, OSError) as exc:
                 self._failed("alert state not stored", exc)
+            except Exception as exc:
+                log.exception("alert evaluation failed")
+                self.last_error = f"{type(exc).__name__}: {exc}"
             elapsed = time.perf_counter() - started
-            await asyncio.sleep(max(0.0, self.settings.evaluate_every_s - elapsed))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, self.settings.evaluate_every_s - elapsed)):
+                    await self._stopping.wait()
 
     def _failed(self, what: str, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"
@@ -191,40 +208,50 @@ class AlertEngine:
         self.last_error = error
 
     async def deliver_due(self) -> int:
-        """Send every event that is due (new, or its retry time has come); how many were attempted."""
-        due = [event for event in await self.store.due() if event.id not in self._sending]
-        self.metrics.pending.set(len(due))
-        await asyncio.gather(*(self._deliver(event) for event in due))
+        """Start sending every event that is due and not under way; how many were started."""
+        due = [event for event in await self.store.due() if event.id not in self._deliveries]
+        self.metrics.pending.set(len(due) + len(self._deliveries))
+        for event in due:
+            task = asyncio.create_task(self._deliver(event))
+            self._deliveries[event.id] = task
+            task.add_done_callback(lambda _, event_id=event.id: self._deliveries.pop(event_id, None))
         return len(due)
 
     async def _deliver(self, event: Due) -> None:
-        self._sending.add(event.id)
-        try:
-            channel = self.channels[event.channel]
-            notification = Notification(
-                title=event.message.split("\n", 1)[0],
-                text=event.message,
-                fields={"event_id": event.id, "asset": event.asset},
-            )
+        notification = Notification(
+            title=event.message.split("\n", 1)[0],
+            text=event.message,
+            fields={"event_id": event.id, "asset": event.asset},
+        )
+        async with self._delivery_slots:
             try:
-                await channel.send(event.target, notification)
+                channel = self.channels[event.channel]
+                async with asyncio.timeout(self.settings.send_timeout_s):
+                    await channel.send(event.target, notification)
             except DeliveryError as exc:
                 await self._delivery_failed(event, exc)
                 return
-            self.metrics.deliveries.labels(event.channel, "sent").inc()
-            if event.observed_at is not None:
-                self.metrics.lag.observe(max(0.0, self.clock() - event.observed_at))
-            await self.store.delivered(event.id)
-        finally:
-            self._sending.discard(event.id)
+            except TimeoutError:
+                error = f"no answer within {self.settings.send_timeout_s:.0f} s"
+                await self._delivery_failed(event, DeliveryError(error, retry=True))
+                return
+            except Exception as exc:
+                log.exception("alert delivery failed unexpectedly", extra={"event": event.id})
+                await self._delivery_failed(event, DeliveryError(f"{type(exc).__name__}: {exc}", retry=False))
+                return
+        self.metrics.deliveries.labels(event.channel, "sent").inc()
+        if event.observed_at is not None:
+            self.metrics.lag.observe(max(0.0, self.clock() - event.observed_at))
+        await self.store.delivered(event.id)
 
     async def _delivery_failed(self, event: Due, exc: DeliveryError) -> None:
         attempt = event.attempts + 1
         extra = {"event": event.id, "channel": event.channel, "attempt": attempt, "error": str(exc)}
         if exc.retry and attempt < self.settings.delivery_attempts:
-            delay = exc.retry_after_s or backoff_delay(
-                event.attempts, self.settings.retry_initial_s, self.settings.retry_max_s
-            )
+            delay = backoff_delay(event.attempts, self.settings.retry_initial_s, self.settings.retry_max_s)
+            if exc.retry_after_s is not None:
+                # The server's own wish, within the engine's bounds.
+                delay = min(max(exc.retry_after_s, self.settings.retry_initial_s), self.settings.retry_max_s)
             self.metrics.deliveries.labels(event.channel, "retry").inc()
             log.warning("alert delivery failed, will retry", extra=extra | {"retry_in_s": round(delay, 1)})
             await self.store.retry(event.id, str(exc), delay)
@@ -234,11 +261,13 @@ class AlertEngine:
             await self.store.failed(event.id, str(exc))
 
     async def _deliver_forever(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):
                     await self._deliver_now.wait()
             self._deliver_now.clear()
+            if self._stopping.is_set():
+                break
             try:
                 await self.deliver_due()
             except (psycopg.Error, OSError) as exc:
@@ -254,18 +283,32 @@ class AlertEngine:
         }
         return healthy, details
 
+    def stop(self) -> None:
+        """Stop evaluating and starting deliveries; `run` returns once those under way have ended."""
+        self._stopping.set()
+
     async def run(self) -> None:
+        follower = asyncio.create_task(self.follower.run())
         try:
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self.follower.run())
-                # Nothing to evaluate until the rules are known.
-                await self._rules_loaded.wait()
-                tasks.create_task(self._evaluate_forever())
-                tasks.create_task(self._deliver_forever())
+            # Nothing to evaluate until the rules are known.
+            loaded = asyncio.create_task(self._rules_loaded.wait())
+            stopping = asyncio.create_task(self._stopping.wait())
+            await asyncio.wait({loaded, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            loaded.cancel()
+            stopping.cancel()
+            await asyncio.gather(self._evaluate_forever(), self._deliver_forever())
+            if self._deliveries:
+                await asyncio.wait(set(self._deliveries.values()), timeout=self.settings.send_timeout_s + 5)
         finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
             await self.close()
 
     async def close(self) -> None:
+        for task in list(self._deliveries.values()):
+            task.cancel()
         await self.reader.close()
-        await self.http.aclose()
+        for channel in self.channels.values():
+            await channel.close()
         await self.store.close()

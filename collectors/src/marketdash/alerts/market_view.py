@@ -1,23 +1,28 @@
-"""What the alert rules measure, read from the markets bucket the dashboards read.
+"""What the alert rules measure, read from the markets buckets the dashboards read.
 
 Why the stored data and not the feeder's stream: a rule then sees the very numbers its owner sees on the
 dashboards, streamed and polled assets alike; the engine and the feeder restart independently; and the
 1 s write flush is the only delay added (the goal is 2 s from a crossing to the channel).
 
-The rule for each measure (the same across every symbol; a symbol streamed by several exchanges):
-- price: the newest `ticker.last` of any source, as the ticker band shows it. Read incrementally: each
-  refresh asks only for points since the previous one (minus a lookback for late writes), so a refresh
-  costs what was written since, not the whole staleness window;
-- price `window` minutes ago: the newest 1 m candle close of any source from before then (refreshed
-  every minute: it changes once a minute);
-- volume over the window: the sum of the 1 m candle volumes of the last `window` minutes, over the usual
-  level, which is the mean 1 m volume of the `baseline_hours` before the window times `window`. Venues'
-  volumes differ, so both come from one source per symbol: the one with the largest usual level.
-  The usual level moves slowly and is refreshed every `baseline_refresh_s`.
+The rule for each measure (the same for every symbol, whichever exchanges or providers carry it):
+- price: the newest `ticker.last` of any source within the staleness window, as the ticker band shows
+  it, read every round (InfluxDB answers `last()` per series from its index, so the window's length
+  costs little, and a point stamped late, as polled quotes are, is still seen). The engine samples the
+  newest price each round: a price that crosses and comes back within one round (a second) can pass
+  unseen;
+- price `window` minutes ago: the newest candle close of any source from before then (refreshed every
+  minute: it changes once a minute);
+- volume: the summed volume of the window's last closed candles over the usual level, which is the mean
+  candle volume of the `baseline_hours` before the window times the number of candles. Venues' volumes
+  differ, so both come from one source per symbol: the one with the largest usual level. The usual
+  level moves slowly and is refreshed every `baseline_refresh_s`.
+Candles are 1 m ones from the raw bucket while what a measure spans fits in its retention (six days are
+used of its seven), else the 5 m tier's.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -25,11 +30,25 @@ from datetime import datetime
 
 from marketdash.alerts.rules import PRICE_CONDITIONS, Observation, Rule
 from marketdash.core.flux import flux_set, flux_string
-from marketdash.core.schema import BUCKET_MARKETS, CANDLE, TICKER
+from marketdash.core.schema import BUCKET_MARKETS, BUCKET_MARKETS_5M, CANDLE, TICKER
 
 Query = Callable[[str], Awaitable[list[dict[str, str]]]]
-# A point may be stamped this long before it reaches InfluxDB (the writer's batching, retries).
-LATE_WRITE_S = 15.0
+# The longest span read from the raw bucket (minutes): its retention is 7 days.
+RAW_SPAN_MIN = 6 * 1440
+
+
+@dataclass(frozen=True)
+class Tier:
+    bucket: str
+    minutes: int  # width of one candle
+
+
+RAW = Tier(BUCKET_MARKETS, 1)
+FIVE_MINUTES = Tier(BUCKET_MARKETS_5M, 5)
+
+
+def tier_for(span_minutes: int) -> Tier:
+    return RAW if span_minutes <= RAW_SPAN_MIN else FIVE_MINUTES
 
 
 def _unix(stamp: str) -> float:
@@ -50,9 +69,18 @@ def _per_series(rows: Iterable[dict[str, str]]) -> dict[tuple[str, str], dict[st
     return {(row["symbol"], row["source"]): row for row in rows}
 
 
+def _candles(tier: Tier, field_name: str, symbols: set[str], start: str, stop: str = "now()") -> str:
+    return (
+        f"from(bucket: {flux_string(tier.bucket)}) |> range(start: {start}, stop: {stop})"
+        f" |> filter(fn: (r) => r._measurement == {flux_string(CANDLE.name)}"
+        f" and r._field == {flux_string(field_name)})"
+        f" |> filter(fn: (r) => contains(value: r.symbol, set: {flux_set(symbols)}))"
+    )
+
+
 @dataclass
 class _Volume:
-    # (symbol, source) -> mean 1 m volume before the window; refreshed every baseline_refresh_s.
+    # (symbol, source) -> mean candle volume before the window; refreshed every baseline_refresh_s.
     baseline: dict[tuple[str, str], float] = field(default_factory=dict)
     baseline_at: float | None = None
     asked: frozenset[str] = frozenset()
@@ -79,9 +107,7 @@ class MarketView:
         self._baseline_refresh_s = baseline_refresh_s
         self._clock = clock
         self.prices: dict[str, tuple[float, float]] = {}
-        self._prices_read_at: float | None = None
-        self._price_symbols: frozenset[str] = frozenset()
-        # (symbol, window) -> price then; window -> when its references were read.
+        # (symbol, window) -> price then; window -> when its references were read, and for which symbols.
         self._references: dict[tuple[str, int], float] = {}
         self._references_at: dict[int, float] = {}
         self._references_asked: dict[int, frozenset[str]] = {}
@@ -93,37 +119,29 @@ class MarketView:
         now = self._clock()
         await self._refresh_prices({rule.asset for rule in rules}, now)
         windows: dict[int, set[str]] = {}
-        for rule in rules:
-            windows.setdefault(rule.window_minutes, set()).add(rule.asset)
-        for window, symbols in windows.items():
-            await self._refresh_references(window, symbols, now)
         spikes: dict[int, set[str]] = {}
         for rule in rules:
+            windows.setdefault(rule.window_minutes, set()).add(rule.asset)
             if rule.condition == "volume_spike":
                 spikes.setdefault(rule.window_minutes, set()).add(rule.asset)
+        for window, symbols in windows.items():
+            await self._refresh_references(window, symbols, now)
         for window, symbols in spikes.items():
             await self._refresh_volume(window, symbols, now)
 
     async def _refresh_prices(self, symbols: set[str], now: float) -> None:
         if not symbols:
             return
-        # A new symbol is read over the whole staleness window, the others since the last read.
-        if self._prices_read_at is None or not symbols <= self._price_symbols:
-            start = now - self._stale_after_s
-        else:
-            start = self._prices_read_at - LATE_WRITE_S
+        # No symbol filter in the query: `range |> filter |> last()` is answered from InfluxDB's index.
         rows = await self._query(
             f"from(bucket: {flux_string(BUCKET_MARKETS)})"
-            f" |> range(start: {_flux_time(start)})"
+            f" |> range(start: {_flux_time(now - self._stale_after_s)})"
             f' |> filter(fn: (r) => r._measurement == {flux_string(TICKER.name)} and r._field == "last")'
-            f" |> filter(fn: (r) => contains(value: r.symbol, set: {flux_set(symbols)}))"
             ' |> last() |> keep(columns: ["_time", "_value", "symbol"])'
         )
-        for symbol, (at, price) in _newest_per_symbol(rows).items():
-            if symbol not in self.prices or at >= self.prices[symbol][0]:
-                self.prices[symbol] = (at, price)
-        self._prices_read_at = now
-        self._price_symbols = frozenset(symbols)
+        self.prices = {
+            symbol: price for symbol, price in _newest_per_symbol(rows).items() if symbol in symbols
+        }
 
     def _due(self, read_at: float | None, every: float, now: float) -> bool:
         return read_at is None or now - read_at >= every
@@ -132,12 +150,10 @@ class MarketView:
         asked = self._references_asked.get(window, frozenset())
         if not self._due(self._references_at.get(window), self._minute_refresh_s, now) and symbols <= asked:
             return
+        tier = tier_for(window + 10 * 5)
         rows = await self._query(
-            f"from(bucket: {flux_string(BUCKET_MARKETS)})"
-            f" |> range(start: -{window + 10}m, stop: -{window}m)"
-            f' |> filter(fn: (r) => r._measurement == {flux_string(CANDLE.name)} and r._field == "close")'
-            f" |> filter(fn: (r) => contains(value: r.symbol, set: {flux_set(symbols)}))"
-            ' |> last() |> keep(columns: ["_time", "_value", "symbol"])'
+            _candles(tier, "close", symbols, f"-{window + 10 * tier.minutes}m", f"-{window}m")
+            + ' |> last() |> keep(columns: ["_time", "_value", "symbol"])'
         )
         for key in [key for key in self._references if key[1] == window]:
             del self._references[key]
@@ -148,30 +164,27 @@ class MarketView:
 
     async def _refresh_volume(self, window: int, symbols: set[str], now: float) -> None:
         volume = self._volumes.setdefault(window, _Volume())
-        candles = (
-            f"from(bucket: {flux_string(BUCKET_MARKETS)})"
-            " |> range(start: {start}, stop: {stop})"
-            f' |> filter(fn: (r) => r._measurement == {flux_string(CANDLE.name)} and r._field == "volume")'
-            f" |> filter(fn: (r) => contains(value: r.symbol, set: {flux_set(symbols)}))"
-        )
-        if self._due(volume.baseline_at, self._baseline_refresh_s, now) or not symbols <= volume.asked:
+        tier = tier_for(window + self._baseline_minutes)
+        candles = math.ceil(window / tier.minutes)
+        baseline_due = self._due(volume.baseline_at, self._baseline_refresh_s, now)
+        if baseline_due or not symbols <= volume.asked:
+            # Up to the window's first candle, which opened `candles` widths before the one under way.
+            end = candles * tier.minutes + tier.minutes
             rows = await self._query(
-                candles.format(start=f"-{window + self._baseline_minutes}m", stop=f"-{window}m")
+                _candles(tier, "volume", symbols, f"-{end + self._baseline_minutes}m", f"-{end}m")
                 + ' |> mean() |> keep(columns: ["_value", "symbol", "source"])'
             )
             volume.baseline = {key: float(row["_value"]) for key, row in _per_series(rows).items()}
             volume.baseline_at = now
             volume.asked = frozenset(symbols)
-        if not self._due(volume.window_at, self._minute_refresh_s, now) and volume.baseline_at != now:
+        elif not self._due(volume.window_at, self._minute_refresh_s, now):
             return
-        totals = _per_series(
-            await self._query(candles.format(start=f"-{window}m", stop="now()") + " |> sum()")
-        )
+        # The window's last closed candles: the one under way is not written yet.
+        recent = _candles(tier, "volume", symbols, f"-{(candles + 2) * tier.minutes}m")
+        recent += f" |> tail(n: {candles})"
+        totals = _per_series(await self._query(recent + " |> sum()"))
         newest = _per_series(
-            await self._query(
-                candles.format(start=f"-{window}m", stop="now()")
-                + ' |> last() |> keep(columns: ["_time", "symbol", "source"])'
-            )
+            await self._query(recent + ' |> last() |> keep(columns: ["_time", "symbol", "source"])')
         )
         chosen: dict[str, tuple[str, float]] = {}
         for (symbol, source), mean in volume.baseline.items():
@@ -181,10 +194,9 @@ class MarketView:
         for symbol, (source, mean) in chosen.items():
             key = (symbol, source)
             if key in totals and key in newest:
-                # A candle's time is its open: its data is complete a minute later.
-                closed_at = _unix(newest[key]["_time"]) + 60
-                ratio = float(totals[key]["_value"]) / (mean * window)
-                volume.window[symbol] = (closed_at, ratio)
+                # A candle's time is its open: its data is complete one candle later.
+                closed_at = _unix(newest[key]["_time"]) + tier.minutes * 60
+                volume.window[symbol] = (closed_at, float(totals[key]["_value"]) / (mean * candles))
         volume.window_at = now
 
     def observe(self, rule: Rule) -> Observation | None:

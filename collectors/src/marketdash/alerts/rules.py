@@ -40,6 +40,8 @@ class Rule:
     cooldown_seconds: int
     # Changes when what the rule tests changes (condition, threshold, window, asset): its state restarts.
     version: str
+    # The rule's own re-arm margin (a fraction of the threshold); None: the engine's default.
+    hysteresis: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

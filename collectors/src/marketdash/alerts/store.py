@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "alert_rules_changed"
 _ACTIVE_RULES = """
 SELECT r.id, r.user_id, r.asset, r.condition, r.threshold::float8 AS threshold, r.window_minutes,
-       r.channel, r.target, r.cooldown_seconds, s.rule_version, s.armed, s.last_fired_at
+       r.channel, r.target, r.cooldown_seconds, r.hysteresis_pct::float8 AS hysteresis_pct,
+       s.rule_version, s.armed, s.last_fired_at
   FROM alert_rules r LEFT JOIN alert_rule_state s ON s.rule_id = r.id
  WHERE r.active
 """
@@ -42,7 +43,7 @@ RETURNING id
 _UPSERT_STATE = """
 INSERT INTO alert_rule_state (rule_id, rule_version, armed, last_fired_at)
 SELECT %(rule_id)s, %(version)s, %(armed)s, %(last_fired_at)s
- WHERE EXISTS (SELECT 1 FROM alert_rules WHERE id = %(rule_id)s)
+ WHERE EXISTS (SELECT 1 FROM alert_rules WHERE id = %(rule_id)s AND active)
 ON CONFLICT (rule_id) DO UPDATE SET rule_version = excluded.rule_version, armed = excluded.armed,
        last_fired_at = excluded.last_fired_at, updated_at = now()
 """
@@ -59,7 +60,10 @@ SELECT id, user_id, asset, channel, target, message, attempts, observed_at FROM 
 
 def rule_version(row: dict[str, Any]) -> str:
     """What the rule tests; an edit of any of it starts the rule afresh (armed, no cooldown)."""
-    return f"{row['asset']}|{row['condition']}|{row['threshold']!r}|{row['window_minutes']}"
+    return (
+        f"{row['asset']}|{row['condition']}|{row['threshold']!r}|{row['window_minutes']}"
+        f"|{row['hysteresis_pct']!r}"
+    )
 
 
 def _unix(stamp: datetime | None) -> float | None:
@@ -85,6 +89,7 @@ def rules_from_rows(rows: Iterable[dict[str, Any]]) -> tuple[dict[int, Rule], di
             target=row["target"],
             cooldown_seconds=row["cooldown_seconds"],
             version=rule_version(row),
+            hysteresis=None if row["hysteresis_pct"] is None else row["hysteresis_pct"] / 100.0,
         )
         rules[rule.id] = rule
         if row["rule_version"] is not None:
@@ -129,20 +134,11 @@ class AlertStore:
             await self._conn.close()
 
     async def record(self, firings: list[tuple[Firing, str]], states: dict[int, RuleState]) -> list[Recorded]:
-        """Store the firings (with their message) and the changed states, all or nothing."""
+        """Store the firings (with their message) and the changed states, all or nothing. A rule
+        deactivated or deleted since it was read records neither: its firing did not happen."""
         conn = await self._connection()
         recorded = []
         async with conn.transaction():
-            for rule_id, state in states.items():
-                await conn.execute(
-                    _UPSERT_STATE,
-                    {
-                        "rule_id": rule_id,
-                        "version": state.version,
-                        "armed": state.armed,
-                        "last_fired_at": _stamp(state.last_fired_at),
-                    },
-                )
             for firing, message in firings:
                 rule = firing.rule
                 cursor = await conn.execute(_RECENT_NOTIFICATIONS, (rule.user_id,))
@@ -168,6 +164,21 @@ class AlertStore:
                 row = await cursor.fetchone()
                 if row is not None:
                     recorded.append(Recorded(row["id"], firing, status))
+            unrecorded = {firing.rule.id for firing, _ in firings} - {
+                entry.firing.rule.id for entry in recorded
+            }
+            for rule_id, state in states.items():
+                if rule_id in unrecorded:
+                    continue
+                await conn.execute(
+                    _UPSERT_STATE,
+                    {
+                        "rule_id": rule_id,
+                        "version": state.version,
+                        "armed": state.armed,
+                        "last_fired_at": _stamp(state.last_fired_at),
+                    },
+                )
         return recorded
 
     async def due(self, limit: int = 100) -> list[Due]:

@@ -182,6 +182,16 @@ Channel = Literal["telegram", "email", "webhook"]
 Target = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=_NO_NUL)]
 WindowMinutes = Annotated[int, Field(ge=1, le=10080)]
 CooldownSeconds = Annotated[int, Field(ge=0, le=604800)]
+HysteresisPct = Annotated[
+    float,
+    Field(
+        ge=0,
+        le=50,
+        allow_inf_nan=False,
+        description="How far back past the threshold (percent of it) the value must go before the rule "
+        "fires again; null: the engine's default (0.5)",
+    ),
+]
 
 _TARGET_FORMS = {
     "telegram": (re.compile(r"^(-?\d{1,20}|@[A-Za-z0-9_]{5,32})$"), "a Telegram chat id or @channel"),
@@ -213,6 +223,7 @@ class AlertRuleIn(_Body):
     )
     window_minutes: WindowMinutes = 60
     cooldown_seconds: CooldownSeconds = 900
+    hysteresis_pct: HysteresisPct | None = None
     active: bool = True
     user_id: UserId | None = None
 
@@ -236,6 +247,7 @@ class AlertRuleUpdate(_Body):
     target: Target | None = None
     window_minutes: WindowMinutes | None = None
     cooldown_seconds: CooldownSeconds | None = None
+    hysteresis_pct: HysteresisPct | None = None
     active: bool | None = None
 
 
@@ -249,6 +261,7 @@ class AlertRuleOut(BaseModel):
     target: str | None
     window_minutes: int
     cooldown_seconds: int
+    hysteresis_pct: float | None
     active: bool
     created_at: datetime
     updated_at: datetime

@@ -6,8 +6,11 @@ left open, "notify me at http://postgres:5432/" or the cloud's metadata endpoint
 engine into a probe of the host's private side. So a host must resolve to globally routable addresses
 only. Loopback, private (RFC 1918, IPv6 ULA), link-local (169.254.169.254, the metadata endpoint, is one),
 carrier-grade NAT, multicast, reserved and unspecified addresses are refused, unless the operator names
-the network in the allow-list (a team's own receiver on its LAN). Every address a name resolves to must
-pass: a name that mixes a public and a private address is refused, not tried address by address.
+the network in the allow-list (a team's own receiver on its LAN). An IPv6 address that carries an IPv4
+one (IPv4-mapped or -compatible, NAT64, 6to4) is judged by the IPv4 address it leads to. Every address a
+name resolves to must pass: a name that mixes a public and a private address is refused, not tried
+address by address. URLs are parsed by httpx, the client that then sends, so that the check and the
+request read the same host.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Iterable, Sequence
-from urllib.parse import urlsplit
+
+import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -37,30 +41,51 @@ def parse_networks(networks: Iterable[str]) -> tuple[IPNetwork, ...]:
     return tuple(parsed)
 
 
+# IPv6 prefixes whose last 32 bits are an IPv4 address the packet ends up at.
+_EMBEDDING_LOW_32 = tuple(
+    ipaddress.IPv6Network(prefix)
+    for prefix in ("::ffff:0:0/96", "::/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48")
+)
+
+
+def _leads_to(address: IPAddress) -> IPAddress:
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.sixtofour is not None:
+            return address.sixtofour
+        if any(address in prefix for prefix in _EMBEDDING_LOW_32):
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
+
+
 def address_allowed(address: IPAddress, allowed: Sequence[IPNetwork]) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if any(address in network for network in allowed):
-        return True
-    return address.is_global and not address.is_multicast
+    for candidate in {address, _leads_to(address)}:
+        if not any(candidate in network for network in allowed) and not (
+            candidate.is_global and not candidate.is_multicast
+        ):
+            return False
+    return True
+
+
+def parse_url(url: str) -> httpx.URL:
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise AddressRefusedError(f"{url!r} is not a valid URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise AddressRefusedError(f"{url!r} is not an http(s) URL with a host")
+    return parsed
 
 
 def url_host_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise AddressRefusedError(f"{url!r} is not an http(s) URL with a host")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise AddressRefusedError(f"{url!r} has an invalid port") from None
-    return parts.hostname, port
+    parsed = parse_url(url)
+    return parsed.raw_host.decode("ascii"), parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
 async def resolve_allowed(url: str, allowed: Sequence[IPNetwork]) -> list[IPAddress]:
     """The addresses `url`'s host resolves to, all of them allowed; else AddressRefusedError."""
     host, port = url_host_port(url)
     try:
-        literal = ipaddress.ip_address(host)
+        literal = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)

@@ -32,8 +32,8 @@ def parse_flux_csv(text: str) -> list[dict[str, str]]:
 
 
 def flux_string(value: str) -> str:
-    """A Flux string literal (its escapes, `${` included, which would otherwise interpolate)."""
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("\n", "\\n")
+    """A Flux string literal: backslash and quote escaped, and `${`, which would start an interpolation."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("${", "\\${").replace("\n", "\\n")
     return f'"{escaped}"'
 
 

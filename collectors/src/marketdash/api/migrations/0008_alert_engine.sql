@@ -1,3 +1,7 @@
+-- A rule's own re-arm margin, in percent of its threshold; NULL: the engine's default (docs/alerts.md).
+ALTER TABLE alert_rules
+    ADD COLUMN IF NOT EXISTS hysteresis_pct numeric CHECK (hysteresis_pct >= 0 AND hysteresis_pct <= 50);
+
 -- The alert engine's memory (docs/alerts.md). One row per rule that has fired or re-armed: whether it is
 -- armed, when it last fired, and for which version of the rule (an edit of what it tests starts it afresh).
 CREATE TABLE IF NOT EXISTS alert_rule_state (
