@@ -22,6 +22,7 @@ def _claims(user_id: int, **overrides):
         "exp": now + 600,
         "iss": "marketdash-api",
         "aud": AUDIENCE,
+        "pwv": 0,
     }
     return {**claims, **overrides}
 
@@ -65,6 +66,8 @@ BAD_TOKENS = {
     "other audience": "invalid token",
     "subject not a user id": "invalid token",
     "user does not exist": "the token's user no longer exists",
+    "no password version": "invalid token",
+    "an older password": "the password has changed since this token was issued",
     "garbage": "invalid token",
 }
 
@@ -87,6 +90,10 @@ def _bad_token(case: str, user_id: int) -> str:
             _claims(user_id, sub="root"), JWT_SECRET, algorithm="HS256"
         ),
         "user does not exist": lambda: jwt.encode(_claims(999_999), JWT_SECRET, algorithm="HS256"),
+        "no password version": lambda: jwt.encode(
+            {k: v for k, v in _claims(user_id).items() if k != "pwv"}, JWT_SECRET, algorithm="HS256"
+        ),
+        "an older password": lambda: jwt.encode(_claims(user_id, pwv=-1), JWT_SECRET, algorithm="HS256"),
         "garbage": lambda: "not.a.token",
     }[case]()
 
@@ -139,10 +146,72 @@ async def test_passwords_are_stored_as_argon2id_hashes(api_team):
 async def test_a_member_changes_their_password_and_the_old_one_stops_working(api_team):
     response = await api_team.client.put(
         f"/api/users/{api_team.alice.id}/password",
-        json={"password": "a new long password"},
+        json={"password": "a new long password", "current_password": PASSWORD},
         headers=api_team.alice.headers,
     )
     assert response.status_code == 204
     old = await api_team.client.post("/api/auth/token", json={"username": "alice", "password": PASSWORD})
     assert old.status_code == 401
     assert await login(api_team.client, "alice", "a new long password")
+
+
+async def test_tokens_issued_before_a_password_change_are_refused(api_team):
+    client, alice = api_team.client, api_team.alice
+    stolen = alice.headers
+    second_device = await login(client, "alice")
+    changed = await client.put(
+        f"/api/users/{alice.id}/password",
+        json={"password": "a new long password", "current_password": PASSWORD},
+        headers=second_device,
+    )
+    assert changed.status_code == 204
+    for headers in (stolen, second_device):
+        refused = await client.get("/api/me", headers=headers)
+        assert refused.status_code == 401
+        assert "log in again" in refused.json()["detail"]
+    fresh = await login(client, "alice", "a new long password")
+    assert (await client.get("/api/me", headers=fresh)).status_code == 200
+
+
+async def test_an_admin_reset_revokes_the_members_tokens_too(api_team):
+    client, alice = api_team.client, api_team.alice
+    reset = await client.put(
+        f"/api/users/{alice.id}/password",
+        json={"password": "reset by the admin"},
+        headers=api_team.admin.headers,
+    )
+    assert reset.status_code == 204
+    assert (await client.get("/api/me", headers=alice.headers)).status_code == 401
+    assert (await client.get("/api/me", headers=api_team.admin.headers)).status_code == 200
+
+
+async def test_changing_ones_own_password_takes_the_current_one(api_team):
+    client, alice = api_team.client, api_team.alice
+    path = f"/api/users/{alice.id}/password"
+    missing = await client.put(path, json={"password": "a new long password"}, headers=alice.headers)
+    assert missing.status_code == 422
+    wrong = await client.put(
+        path, json={"password": "a new long password", "current_password": "guess"}, headers=alice.headers
+    )
+    assert wrong.status_code == 403
+    # Nothing changed: the token still works and the old password still logs in.
+    assert (await client.get("/api/me", headers=alice.headers)).status_code == 200
+    assert await login(client, "alice")
+
+
+async def test_rehashing_at_login_under_new_parameters_revokes_nothing(api_team):
+    import psycopg
+    from argon2 import PasswordHasher
+
+    # A hash made under other parameters, as before an operator raised the cost: login re-hashes it.
+    older = PasswordHasher(time_cost=2, memory_cost=64, parallelism=1).hash(PASSWORD)
+    with psycopg.connect(api_team.dsn) as conn:
+        conn.execute("UPDATE users SET password_hash = %s WHERE id = %s", (older, api_team.alice.id))
+    headers = api_team.alice.headers
+    assert await login(api_team.client, "alice")
+    with psycopg.connect(api_team.dsn) as conn:
+        stored = conn.execute(
+            "SELECT password_hash FROM users WHERE id = %s", (api_team.alice.id,)
+        ).fetchone()[0]
+    assert stored != older
+    assert (await api_team.client.get("/api/me", headers=headers)).status_code == 200

@@ -8,6 +8,31 @@ from api_fixtures import add_user, api_settings, login, running_app
 pytest_plugins = ["api_fixtures"]
 
 
+async def test_a_layout_nested_too_deeply_to_be_served_is_refused_and_the_others_still_read(api_team):
+    client, headers = api_team.client, api_team.alice.headers
+    nested: dict = {}
+    for _ in range(300):
+        nested = {"n": nested}
+    refused = await client.post(
+        "/api/layouts", json={"layout_name": "deep", "panels_config": nested}, headers=headers
+    )
+    assert refused.status_code in (400, 422)
+    fine: dict = {"leaf": 1}
+    for _ in range(31):
+        fine = {"n": fine}
+    kept = await client.post(
+        "/api/layouts", json={"layout_name": "ok", "panels_config": fine}, headers=headers
+    )
+    assert kept.status_code == 201
+    listed = await client.get(f"/api/users/{api_team.alice.id}/layouts", headers=headers)
+    assert listed.status_code == 200
+    assert [layout["layout_name"] for layout in listed.json()] == ["ok"]
+    for admin_read in (api_team.admin.headers, headers):
+        assert (
+            await client.get(f"/api/users/{api_team.alice.id}/layouts", headers=admin_read)
+        ).status_code == 200
+
+
 async def test_a_user_has_at_most_one_default_layout(api_team):
     client, headers = api_team.client, api_team.alice.headers
     first = (

@@ -18,7 +18,7 @@ UID = 10001
 BUILD = "/opt/bloomberg/collectors/build"
 SECRETS = "/opt/bloomberg/secrets"
 # marketdash's migrations (collectors/src/marketdash/api/migrations/*.sql): the API applies them all.
-MIGRATIONS = 8
+MIGRATIONS = 9
 SERVICES = ("market-feeder", "news-feeder", "api", "alert-engine")
 
 

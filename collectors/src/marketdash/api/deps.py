@@ -60,18 +60,23 @@ async def _caller(
     if credentials is None:
         raise unauthorized("missing bearer token: POST /api/auth/token first")
     try:
-        user_id = request.app.state.tokens.user_id(credentials.credentials)
+        claims = request.app.state.tokens.claims(credentials.credentials)
     except InvalidTokenError as error:
         raise unauthorized(str(error)) from None
+    user_id = claims.user_id
     # Limited before the database is asked: a throttled client costs no query.
     wait = request.app.state.user_limiter.hit(str(user_id))
     if wait:
         raise too_many_requests(wait, "user")
     # The role comes from the database, not the token, so a demotion or deletion takes effect at once.
-    cur = await conn.execute("SELECT id, username, role, created_at FROM users WHERE id = %s", (user_id,))
+    cur = await conn.execute(
+        "SELECT id, username, role, created_at, password_version FROM users WHERE id = %s", (user_id,)
+    )
     row = await cur.fetchone()
     if row is None:
         raise unauthorized("the token's user no longer exists")
+    if row.pop("password_version") != claims.password_version:
+        raise unauthorized("the password has changed since this token was issued: log in again")
     return Caller(**row)
 
 

@@ -32,6 +32,7 @@ UserId = Annotated[int, Field(ge=1, le=2_147_483_647)]
 Amount = Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False)]
 
 _MAX_PANELS_CONFIG_BYTES = 256 * 1024
+_MAX_PANELS_CONFIG_DEPTH = 32
 
 
 class Error(BaseModel):
@@ -64,6 +65,14 @@ class UserIn(_Body):
 
 class PasswordIn(_Body):
     password: Password
+    current_password: (
+        Annotated[
+            str,
+            StringConstraints(min_length=1, max_length=1024, pattern=_NO_NUL),
+            Field(description="Required to change one's own password"),
+        ]
+        | None
+    ) = None
 
 
 class UserOut(BaseModel):
@@ -132,8 +141,24 @@ class WatchlistOut(BaseModel):
 # --- layouts ------------------------------------------------------------------------------------------
 
 
+def _depth(value: object) -> int:
+    """How deeply objects and arrays nest in `value` (iterative: no recursion limit to hit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def _bounded_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is not None:
+        # Deeper documents are stored fine but fail when read back and served (a 500 on every read of
+        # the owner's layouts); no layout needs more than a few levels.
+        if _depth(value) > _MAX_PANELS_CONFIG_DEPTH:
+            raise ValueError(f"panels_config nests deeper than {_MAX_PANELS_CONFIG_DEPTH} levels")
         text = json.dumps(value)
         if len(text) > _MAX_PANELS_CONFIG_BYTES:
             raise ValueError(f"panels_config is larger than {_MAX_PANELS_CONFIG_BYTES} bytes")

@@ -16,16 +16,24 @@ class InvalidTokenError(Exception):
 
 
 @dataclass(frozen=True)
+class TokenClaims:
+    user_id: int
+    password_version: int
+
+
+@dataclass(frozen=True)
 class TokenIssuer:
     secret: str
     issuer: str
     ttl_seconds: int
 
-    def issue(self, user_id: int, role: str) -> str:
+    def issue(self, user_id: int, role: str, password_version: int) -> str:
         now = int(time.time())
         claims = {
             "sub": str(user_id),
             "role": role,
+            # The user's password changes so far: a later change revokes this token.
+            "pwv": password_version,
             "iat": now,
             "exp": now + self.ttl_seconds,
             "iss": self.issuer,
@@ -33,8 +41,9 @@ class TokenIssuer:
         }
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
-    def user_id(self, token: str) -> int:
-        """The user id the token was issued to. Only the role stored in the database is trusted later."""
+    def claims(self, token: str) -> TokenClaims:
+        """Whom the token was issued to, under which password. Only the role stored in the database is
+        trusted later."""
         try:
             # A fixed algorithm list is what refuses `alg: none` and RS/HS confusion.
             claims = jwt.decode(
@@ -43,7 +52,7 @@ class TokenIssuer:
                 algorithms=[ALGORITHM],
                 audience=AUDIENCE,
                 issuer=self.issuer,
-                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+                options={"require": ["exp", "iat", "sub", "iss", "aud", "pwv"]},
             )
         except jwt.ExpiredSignatureError:
             raise InvalidTokenError("token expired") from None
@@ -52,6 +61,6 @@ class TokenIssuer:
         except jwt.InvalidTokenError as error:
             raise InvalidTokenError(f"invalid token: {error}") from None
         try:
-            return int(claims["sub"])
-        except ValueError:
-            raise InvalidTokenError("invalid token: subject is not a user id") from None
+            return TokenClaims(int(claims["sub"]), int(claims["pwv"]))
+        except (TypeError, ValueError):
+            raise InvalidTokenError("invalid token: subject or password version is not a number") from None

@@ -46,31 +46,48 @@ async def ensure_user(
         password_ok = await verify_password(row["password_hash"], password)
         if password_ok and row["role"] == role:
             return "unchanged"
-        new_hash = row["password_hash"] if password_ok else await hash_password(password)
-        await conn.execute(
-            "UPDATE users SET password_hash = %s, role = %s, updated_at = now() WHERE id = %s",
-            (new_hash, role, row["id"]),
-        )
+        if password_ok:
+            await conn.execute(
+                "UPDATE users SET role = %s, updated_at = now() WHERE id = %s", (role, row["id"])
+            )
+        else:
+            await _store_hash(conn, row["id"], await hash_password(password), new_password=True)
+            await conn.execute("UPDATE users SET role = %s WHERE id = %s", (role, row["id"]))
         return "updated"
 
 
 async def authenticate(conn: AsyncConnection, username: str, password: str) -> dict[str, Any] | None:
     cur = await conn.execute(
-        "SELECT id, username, role, created_at, password_hash FROM users WHERE username = %s", (username,)
+        "SELECT id, username, role, created_at, password_hash, password_version FROM users"
+        " WHERE username = %s",
+        (username,),
     )
     row = await cur.fetchone()
     if not await verify_password(row["password_hash"] if row else None, password):
         return None
     assert row is not None  # verify_password is False without a stored hash
     if needs_rehash(row["password_hash"]):
-        await set_password(conn, row["id"], password)
+        # The same password under new hashing parameters: its tokens stay valid.
+        await _store_hash(conn, row["id"], await hash_password(password), new_password=False)
     return row
 
 
 async def set_password(conn: AsyncConnection, user_id: int, password: str) -> bool:
-    password_hash = await hash_password(password)
+    """A new password; every token issued before it is refused from now on."""
+    return await _store_hash(conn, user_id, await hash_password(password), new_password=True)
+
+
+async def check_password(conn: AsyncConnection, user_id: int, password: str) -> bool:
+    cur = await conn.execute("SELECT password_hash FROM users WHERE id = %s", (user_id,))
+    row = await cur.fetchone()
+    return await verify_password(row["password_hash"] if row else None, password)
+
+
+async def _store_hash(conn: AsyncConnection, user_id: int, password_hash: str, *, new_password: bool) -> bool:
     cur = await conn.execute(
-        "UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s", (password_hash, user_id)
+        "UPDATE users SET password_hash = %s, updated_at = now(),"
+        " password_version = password_version + %s WHERE id = %s",
+        (password_hash, 1 if new_password else 0, user_id),
     )
     return cur.rowcount == 1
 

@@ -28,7 +28,8 @@ async def login(body: LoginIn, request: Request, conn: Conn) -> TokenOut:
     if user is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
     tokens = request.app.state.tokens
-    return TokenOut(access_token=tokens.issue(user["id"], user["role"]), expires_in=tokens.ttl_seconds)
+    token = tokens.issue(user["id"], user["role"], user["password_version"])
+    return TokenOut(access_token=token, expires_in=tokens.ttl_seconds)
 
 
 @router.get("/api/me", response_model=UserOut)
@@ -61,7 +62,14 @@ async def delete_user(user_id: UserIdPath, admin: Admin, conn: Conn) -> Response
 
 @router.put("/api/users/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT)
 async def change_password(user_id: UserIdPath, body: PasswordIn, caller: CurrentUser, conn: Conn) -> Response:
+    """Set a user's password; every token issued before it stops working. Changing one's own password
+    takes the current one; an admin resets another user's without it."""
     check_owner(caller, user_id)
+    if user_id == caller.id:
+        if body.current_password is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "current_password is required")
+        if not await users.check_password(conn, user_id, body.current_password):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "current_password is wrong")
     if not await users.set_password(conn, user_id, body.password):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {user_id} not found")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
