@@ -121,3 +121,61 @@ def test_a_small_host_gets_a_warning_and_goes_on(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "WARNING: localhost has" in result.stdout
     assert "the documented minimum is 1024 vCPU" in result.stdout
+
+
+def run_stack_preflight(tmp_path: Path, overrides: dict) -> subprocess.CompletedProcess[str]:
+    """The stack roles' preflight with the sandbox's settings (its throwaway secrets) and `overrides`."""
+    inventory = tmp_path / "inventory"
+    group_vars = inventory / "group_vars" / "all"
+    group_vars.mkdir(parents=True)
+    for source in (ROOT / "inventory" / "sandbox" / "group_vars" / "all").glob("*.yml"):
+        (group_vars / source.name).write_text(source.read_text())
+    (group_vars / "zz-test.yml").write_text(yaml.safe_dump(overrides))
+    (inventory / "hosts.yml").write_text(
+        yaml.safe_dump(
+            {
+                "bloomberg": {
+                    "hosts": {
+                        "localhost": {
+                            "ansible_connection": "local",
+                            "ansible_python_interpreter": sys.executable,
+                        }
+                    }
+                }
+            }
+        )
+    )
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    return subprocess.run(
+        [
+            "ansible-playbook",
+            "-i",
+            str(inventory),
+            "playbooks/stack.yml",
+            "--tags",
+            "preflight",
+            "-e",
+            "ansible_become=false",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_oauth_without_an_allow_list_is_refused(tmp_path):
+    github = {
+        "grafana_oauth_github_client_id": "Iv1.0123456789abcdef",
+        "grafana_oauth_github_client_secret": "s" * 40,
+    }
+    refused = run_stack_preflight(tmp_path / "open", github)
+    assert refused.returncode != 0
+    assert "would let any account in" in refused.stdout
+    assert "grafana_oauth_github_allowed_organizations" in refused.stdout
+    allowed = run_stack_preflight(
+        tmp_path / "closed", {**github, "grafana_oauth_github_allowed_organizations": ["my-team"]}
+    )
+    assert allowed.returncode == 0, allowed.stdout[-2000:]

@@ -72,7 +72,7 @@ async def test_layout_names_are_unique_per_user_with_409(api_team):
     other = (await client.post("/api/layouts", json={"layout_name": "Wall"}, headers=headers)).json()
     duplicate = await client.post("/api/layouts", json={"layout_name": "Desk"}, headers=headers)
     assert duplicate.status_code == 409
-    assert "already exists" in duplicate.json()["detail"]
+    assert duplicate.json()["detail"] == "a layout with this name already exists for this user"
     renamed = await client.put(f"/api/layouts/{other['id']}", json={"layout_name": "Desk"}, headers=headers)
     assert renamed.status_code == 409
 

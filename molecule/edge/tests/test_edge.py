@@ -192,6 +192,17 @@ def test_an_oversized_request_body_gets_413(edge, prober):
     assert answer.stdout == "413"
 
 
+def test_the_market_api_takes_no_body_over_its_own_cap(edge, prober, upstreams):
+    upload = edge.curl("-o /dev/null -w '%{http_code}' --data-binary @/tmp/api-body", "/market/api/layouts")
+    answer = prober.run(f"head -c 2000000 /dev/zero > /tmp/api-body && {upload}")
+    assert answer.stdout == "413"
+    small = prober.run(
+        "head -c 500000 /dev/zero > /tmp/api-small && "
+        + edge.curl("-o /dev/null -w '%{http_code}' --data-binary @/tmp/api-small", "/market/api/layouts")
+    )
+    assert small.stdout == "200", small.stderr
+
+
 def test_a_burst_beyond_the_limit_gets_429_and_a_ban(host, edge, prober, flooder):
     # 150 requests at once: the rate (20/s) plus the burst (40) lets about 40 through.
     parallel = "-o /dev/null -w '%{http_code}\\n' --parallel --parallel-immediate --parallel-max 50"

@@ -1,8 +1,8 @@
 """Stand-ins for Grafana and the API on the target's loopback, for the edge tests only.
 
-Each port answers every request with what it received (port, path, the headers nginx forwarded), so a
-test can tell which upstream nginx chose and what it passed on. GET /api/hold waits until the release
-file exists: a request that stays in flight for as long as a test needs.
+Each port answers every request with what it received (port, path, the headers nginx forwarded, the size
+of a POST's body), so a test can tell which upstream nginx chose and what it passed on. GET /api/hold
+waits until the release file exists: a request that stays in flight for as long as a test needs.
 """
 
 import json
@@ -17,13 +17,20 @@ HOLD_LIMIT_S = 60
 
 
 class Echo(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        received = len(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        self._answer({"body_bytes": received})
+
     def do_GET(self) -> None:
         if self.path.endswith("/hold"):
             deadline = time.monotonic() + HOLD_LIMIT_S
             while not RELEASE.exists() and time.monotonic() < deadline:
                 time.sleep(0.1)
+        self._answer({})
+
+    def _answer(self, extra: dict) -> None:
         body = json.dumps(
-            {"port": self.server.server_address[1], "path": self.path, "headers": dict(self.headers)}
+            {"port": self.server.server_address[1], "path": self.path, "headers": dict(self.headers), **extra}
         ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

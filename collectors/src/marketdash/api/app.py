@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from marketdash.api import errors
+from marketdash.api.body_guard import BodyGuardMiddleware
 from marketdash.api.deps import too_many_requests
 from marketdash.api.metrics import MetricsMiddleware
 from marketdash.api.ratelimit import RateLimiter
@@ -71,6 +72,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     errors.install(app)
     for module in (health, auth, assets, owned_data):
         app.include_router(module.router)
+    app.add_middleware(
+        BodyGuardMiddleware,
+        tokens=tokens,
+        max_body_bytes=settings.max_body_bytes,
+        open_paths=frozenset({"/api/auth/token"}),
+    )
+    # Outside the body guard: a flood is limited before even its headers are looked at.
     app.add_middleware(IpRateLimitMiddleware, limiter=RateLimiter(settings.rate_limit_ip_per_minute))
     # Added last, so outermost: it sees the 429s of the IP limiter too.
     app.add_middleware(MetricsMiddleware)

@@ -1,7 +1,9 @@
-"""Database errors caused by the request's data become 4xx with PostgreSQL's own explanation.
+"""Database errors caused by the request's data become 4xx, said in the API's own words.
 
 The models refuse bad input first; these handlers are the net for what only the database can know
-(a duplicate name, an owner that does not exist) so that bad input never surfaces as a 500.
+(a duplicate name, an owner that does not exist) so that bad input never surfaces as a 500. PostgreSQL's
+own messages name tables, constraints and key values: they describe the schema to whoever sends bad
+input, so they go to the log and the client gets a sentence about its request.
 """
 
 from __future__ import annotations
@@ -17,15 +19,44 @@ from psycopg_pool import PoolTimeout
 log = logging.getLogger(__name__)
 
 
-def _message(error: errors.Error) -> str:
-    diag = error.diag
-    return "; ".join(part for part in (diag.message_primary, diag.message_detail) if part) or str(error)
+# Constraints a request can run into, by name (PostgreSQL's default names for the migrations' UNIQUEs).
+_CONSTRAINTS = {
+    "users_username_key": "a user with this username already exists",
+    "user_layouts_user_id_layout_name_key": "a layout with this name already exists for this user",
+    "user_layouts_one_default_idx": "this user already has a default layout",
+}
+# What each kind of error means when the constraint is not one of the above.
+_KINDS: dict[type[errors.Error], str] = {
+    errors.UniqueViolation: "this conflicts with an existing record",
+    errors.ForeignKeyViolation: "this refers to something that does not exist",
+    errors.CheckViolation: "a value is outside what is allowed",
+    errors.NotNullViolation: "a required value is missing",
+    errors.DataError: "a value cannot be stored as given",
+}
+
+
+def client_message(error: errors.Error) -> str:
+    constraint = error.diag.constraint_name or ""
+    if constraint in _CONSTRAINTS:
+        return _CONSTRAINTS[constraint]
+    if constraint.endswith("_user_id_fkey"):
+        return "user_id names no user"
+    return next(text for kind, text in _KINDS.items() if isinstance(error, kind))
 
 
 def _handler(code: int):
     async def handle(_request: Request, error: Exception) -> JSONResponse:
-        message = _message(error) if isinstance(error, errors.Error) else str(error)
-        return JSONResponse({"detail": message}, status_code=code)
+        assert isinstance(error, errors.Error)
+        diag = error.diag
+        log.info(
+            "request refused by the database",
+            extra={
+                "sqlstate": error.sqlstate,
+                "constraint": diag.constraint_name,
+                "error": diag.message_primary,
+            },
+        )
+        return JSONResponse({"detail": client_message(error)}, status_code=code)
 
     return handle
 

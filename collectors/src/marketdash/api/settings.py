@@ -29,6 +29,10 @@ class ApiSettings(BaseSettings):
     argon2_memory_kib: int = Field(default=65536, ge=64)
     argon2_parallelism: int = Field(default=4, ge=1, le=8)
 
+    # Larger request bodies are refused (413) before they are read; the largest legitimate one is a
+    # layout (panels_config up to 256 KiB of JSON). nginx's API location has the same cap.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
     # Token buckets: N requests per minute, bursts up to N. Per process (see docs/api.md).
     rate_limit_user_per_minute: int = Field(default=120, ge=1)
     rate_limit_ip_per_minute: int = Field(default=600, ge=1)
