@@ -37,9 +37,10 @@ def migrated_template(postgres_server: str) -> str:
     name = f"api_template_{os.urandom(4).hex()}"
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-        # The alert engine's login, which the deployment creates before the API migrates (its grants).
-        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'marketdash_alerts'").fetchone() is None:
-            conn.execute("CREATE ROLE marketdash_alerts LOGIN")
+        # The logins the deployment creates before the API migrates, which the migrations grant to.
+        for login in ("marketdash_alerts", "grafana_reader"):
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login,)).fetchone() is None:
+                conn.execute(f"CREATE ROLE {login} LOGIN")
     migrate(_database_dsn(postgres_server, name))
     return name
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -17,8 +18,8 @@ IMAGE = "bloomberg/collectors"
 UID = 10001
 BUILD = "/opt/bloomberg/collectors/build"
 SECRETS = "/opt/bloomberg/secrets"
-# marketdash's migrations (collectors/src/marketdash/api/migrations/*.sql): the API applies them all.
-MIGRATIONS = 9
+# marketdash's migrations, shipped in the image: the API applies them all.
+MIGRATIONS = len(list((Path(__file__).parents[3] / "collectors/src/marketdash/api/migrations").glob("*.sql")))
 SERVICES = ("market-feeder", "news-feeder", "api", "alert-engine")
 
 

@@ -155,6 +155,16 @@ def test_only_the_three_logins_may_connect_to_the_database(host, postgres_starte
     }
 
 
+def test_grafanas_login_sees_who_the_users_are_but_no_password_hash(host, postgres_started):
+    password = _password("postgres_grafana_reader_password")
+    names = psql(host, "grafana_reader", password, "SELECT id, username FROM users")
+    assert names.rc == 0, names.stderr
+    for statement in ("SELECT password_hash FROM users", "SELECT * FROM users"):
+        refused = psql(host, "grafana_reader", password, statement)
+        assert refused.rc != 0, statement
+        assert "permission denied" in refused.stderr, statement
+
+
 def test_the_alert_engine_login_reads_rules_writes_events_and_sees_no_user(host, postgres_started):
     password = _password("postgres_alerts_password")
     assert psql(host, "marketdash_alerts", password, "SELECT count(*) FROM alert_rules").rc == 0
