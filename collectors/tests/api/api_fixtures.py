@@ -67,6 +67,7 @@ def api_settings(dsn: str, **overrides: object) -> ApiSettings:
         "rate_limit_user_per_minute": 10_000,
         "rate_limit_ip_per_minute": 10_000,
         "rate_limit_login_per_minute": 10_000,
+        "rate_limit_login_per_username_per_minute": 10_000,
     }
     return ApiSettings(**{**values, **overrides})
 

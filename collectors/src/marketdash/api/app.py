@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -69,6 +70,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.webhook_networks = parse_networks(settings.webhook_allowed_networks)
     app.state.user_limiter = RateLimiter(settings.rate_limit_user_per_minute)
     app.state.login_limiter = RateLimiter(settings.rate_limit_login_per_minute)
+    app.state.username_limiter = RateLimiter(settings.rate_limit_login_per_username_per_minute)
+    app.state.hashing_slots = asyncio.Semaphore(settings.argon2_max_concurrent)
     errors.install(app)
     for module in (health, auth, assets, owned_data):
         app.include_router(module.router)

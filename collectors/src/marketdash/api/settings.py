@@ -28,6 +28,8 @@ class ApiSettings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=64)
     argon2_parallelism: int = Field(default=4, ge=1, le=8)
+    # Password checks at once per process; each holds argon2_memory_kib while it runs.
+    argon2_max_concurrent: int = Field(default=2, ge=1)
 
     # Larger request bodies are refused (413) before they are read; the largest legitimate one is a
     # layout (panels_config up to 256 KiB of JSON). nginx's API location has the same cap.
@@ -37,6 +39,7 @@ class ApiSettings(BaseSettings):
     rate_limit_user_per_minute: int = Field(default=120, ge=1)
     rate_limit_ip_per_minute: int = Field(default=600, ge=1)
     rate_limit_login_per_minute: int = Field(default=10, ge=1)
+    rate_limit_login_per_username_per_minute: int = Field(default=10, ge=1)
 
     # Networks a member's webhook may point at besides public addresses (CIDR list, JSON); the alert
     # engine's MARKETDASH_ALERTS_WEBHOOK_ALLOWED_NETWORKS must say the same.

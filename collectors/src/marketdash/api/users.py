@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from psycopg import AsyncConnection
 
-from marketdash.api.passwords import hash_password, needs_rehash, verify_password
+from marketdash.api.passwords import hash_password, verify_password
 
 
 class UserExistsError(Exception):
@@ -56,20 +56,19 @@ async def ensure_user(
         return "updated"
 
 
-async def authenticate(conn: AsyncConnection, username: str, password: str) -> dict[str, Any] | None:
+async def login_row(conn: AsyncConnection, username: str) -> dict[str, Any] | None:
+    """What a login needs of a user; the caller verifies the password without holding the connection."""
     cur = await conn.execute(
         "SELECT id, username, role, created_at, password_hash, password_version FROM users"
         " WHERE username = %s",
         (username,),
     )
-    row = await cur.fetchone()
-    if not await verify_password(row["password_hash"] if row else None, password):
-        return None
-    assert row is not None  # verify_password is False without a stored hash
-    if needs_rehash(row["password_hash"]):
-        # The same password under new hashing parameters: its tokens stay valid.
-        await _store_hash(conn, row["id"], await hash_password(password), new_password=False)
-    return row
+    return await cur.fetchone()
+
+
+async def store_rehash(conn: AsyncConnection, user_id: int, password_hash: str) -> None:
+    """The same password under new hashing parameters: its tokens stay valid."""
+    await _store_hash(conn, user_id, password_hash, new_password=False)
 
 
 async def set_password(conn: AsyncConnection, user_id: int, password: str) -> bool:

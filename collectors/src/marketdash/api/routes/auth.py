@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from marketdash.api import users
 from marketdash.api.deps import Admin, Caller, Conn, CurrentUser, UserIdPath, check_owner, too_many_requests
 from marketdash.api.models import Error, LoginIn, PasswordIn, TokenOut, UserIn, UserOut
+from marketdash.api.passwords import hash_password, needs_rehash, verify_password
 from marketdash.api.routes import AUTHENTICATED_ERRORS
 
 router = APIRouter(tags=["auth and users"], responses=AUTHENTICATED_ERRORS)
@@ -17,17 +18,35 @@ router = APIRouter(tags=["auth and users"], responses=AUTHENTICATED_ERRORS)
     response_model=TokenOut,
     responses={401: {"model": Error, "description": "Wrong username or password"}},
 )
-async def login(body: LoginIn, request: Request, conn: Conn) -> TokenOut:
-    """Exchange a username and password for a bearer token."""
+async def login(body: LoginIn, request: Request) -> TokenOut:
+    """Exchange a username and password for a bearer token.
+
+    argon2 costs tens of MiB and a good part of a second by design: the database connection is given
+    back before the password is checked (other requests need it meanwhile), and at most
+    `argon2_max_concurrent` checks run at once per process (the others queue, bounding memory)."""
     # Stricter than the general per-IP limit: this is where passwords get guessed.
+    state = request.app.state
     client = request.client.host if request.client else "unknown"
-    wait = request.app.state.login_limiter.hit(client)
+    wait = state.login_limiter.hit(client)
     if wait:
         raise too_many_requests(wait, "login")
-    user = await users.authenticate(conn, body.username, body.password)
-    if user is None:
+    # Per account too: guesses spread over many addresses still meet a limit.
+    wait = state.username_limiter.hit(body.username.lower())
+    if wait:
+        raise too_many_requests(wait, "username")
+    async with state.pool.connection() as conn:
+        user = await users.login_row(conn, body.username)
+    stored = user["password_hash"] if user else None
+    async with state.hashing_slots:
+        valid = await verify_password(stored, body.password)
+    if not valid or user is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
-    tokens = request.app.state.tokens
+    if needs_rehash(user["password_hash"]):
+        async with state.hashing_slots:
+            rehashed = await hash_password(body.password)
+        async with state.pool.connection() as conn:
+            await users.store_rehash(conn, user["id"], rehashed)
+    tokens = state.tokens
     token = tokens.issue(user["id"], user["role"], user["password_version"])
     return TokenOut(access_token=token, expires_in=tokens.ttl_seconds)
 
