@@ -76,6 +76,20 @@ def test_entity_tricks_are_refused(body):
         parse_feed(body)
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"])
+def test_entity_tricks_are_refused_whatever_the_encoding(encoding):
+    for trick in (BILLION_LAUGHS, EXTERNAL_ENTITY):
+        text = trick.decode().replace('<?xml version="1.0"?>', f'<?xml version="1.0" encoding="{encoding}"?>')
+        with pytest.raises(FeedRefusedError):
+            parse_feed(text.encode(encoding))
+
+
+def test_a_feed_in_utf16_is_read():
+    body = rss([Item("Gold hits record high", "https://example.org/gold", "g-1", WHEN, "s")])
+    body = body.replace('encoding="UTF-8"', 'encoding="utf-16"', 1)
+    assert [entry.title for entry in parse_feed(body.encode("utf-16")).entries] == ["Gold hits record high"]
+
+
 def test_a_plain_doctype_is_fine():
     body = b"""<?xml version="1.0"?>
 <!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" "http://my.netscape.com/publish/formats/rss-0.91.dtd">

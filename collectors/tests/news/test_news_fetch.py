@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import time
+import tracemalloc
+import zlib
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -14,6 +16,7 @@ from news_servers import HttpServer, conditional, static
 
 from marketdash.news.fetch import (
     BodyTooLargeError,
+    EncodingRefusedError,
     Fetcher,
     FetchError,
     FetchTimeoutError,
@@ -90,6 +93,47 @@ async def test_a_gzip_bomb_counts_its_decompressed_size():
         assert len(bomb) < LIMIT
         with pytest.raises(BodyTooLargeError):
             await client.get(server.url("/bomb"))
+        await client.aclose()
+
+
+async def test_a_high_ratio_bomb_is_never_inflated_past_the_budget():
+    # 20 MB of zeros in ~20 KB: decompressed a whole chunk at a time, it would be 20 MB in memory at once.
+    bomb = gzip.compress(b"\0" * (20 * 1024 * 1024), compresslevel=9)
+    async with HttpServer() as server:
+        server.routes["/bomb"] = static(bomb, **{"Content-Encoding": "gzip"})
+        client = fetcher()
+        tracemalloc.start()
+        try:
+            with pytest.raises(BodyTooLargeError):
+                await client.get(server.url("/bomb"))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        await client.aclose()
+    assert peak < 4 * 1024 * 1024
+
+
+async def test_stacked_or_unasked_content_encodings_are_refused():
+    nested = gzip.compress(gzip.compress(b"\0" * (8 * 1024 * 1024)))
+    async with HttpServer() as server:
+        server.routes["/nested"] = static(nested, **{"Content-Encoding": "gzip, gzip"})
+        server.routes["/brotli"] = static(b"....", **{"Content-Encoding": "br"})
+        client = fetcher()
+        for path in ("/nested", "/brotli"):
+            with pytest.raises(EncodingRefusedError):
+                await client.get(server.url(path))
+        await client.aclose()
+
+
+async def test_deflate_is_read_zlib_wrapped_or_raw():
+    text = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    async with HttpServer() as server:
+        server.routes["/zlib"] = static(zlib.compress(text), **{"Content-Encoding": "deflate"})
+        server.routes["/raw"] = static(raw.compress(text) + raw.flush(), **{"Content-Encoding": "deflate"})
+        client = fetcher()
+        for path in ("/zlib", "/raw"):
+            assert (await client.get(server.url(path))).body == text
         await client.aclose()
 
 

@@ -48,12 +48,14 @@ class Rig:
 
 
 @asynccontextmanager
-async def feeder(tmp_path: Path, influx_url: str, **settings: object) -> AsyncIterator[Rig]:
+async def feeder(
+    tmp_path: Path, influx_url: str, max_body_bytes: int = 256 * 1024, **settings: object
+) -> AsyncIterator[Rig]:
     registry = CollectorRegistry()
     metrics = NewsMetrics(registry)
     config = NewsSettings(data_dir=tmp_path, **settings)
     writer = InfluxWriter(InfluxSettings(url=influx_url, token="t", flush_interval_s=0.05), registry)
-    fetcher = Fetcher(max_body_bytes=256 * 1024, connect_timeout=1, read_timeout=1, total_timeout=1)
+    fetcher = Fetcher(max_body_bytes=max_body_bytes, connect_timeout=1, read_timeout=1, total_timeout=1)
     store = StateStore(tmp_path / "state.sqlite3")
     clock = Clock()
     news = NewsFeeder(
@@ -439,3 +441,32 @@ async def test_the_loop_polls_each_source_on_its_own_interval_and_stops_promptly
             await asyncio.wait_for(task, 2)
     assert len(server.seen("/fast")) >= 3
     assert len(server.seen("/slowpoll")) == 1
+
+
+async def test_a_large_feed_is_read_without_holding_the_event_loop(tmp_path):
+    """Parsing and scoring thousands of items takes seconds of CPU: meanwhile the loop runs the other
+    sources and /healthz. Here a ticker task counts its turns while the poll is under way."""
+    items = [
+        Item(f"Gold story number {n} lifts miners", f"https://news.example/{n}", str(n), RECENT)
+        for n in range(2000)
+    ]
+    async with HttpServer() as server, InfluxCapture() as influx:
+        server.routes["/big"] = static(rss(items))
+        async with feeder(
+            tmp_path, influx.base, max_body_bytes=4 * 1024 * 1024, feeds=feeds(server, "big")
+        ) as rig:
+            turns = 0
+
+            async def ticker() -> None:
+                nonlocal turns
+                while True:
+                    await asyncio.sleep(0.01)
+                    turns += 1
+
+            ticking = asyncio.create_task(ticker())
+            outcome = await rig.poll("big")
+            ticking.cancel()
+        assert outcome.result == "ok"
+        assert len(outcome.new_items) == 2000
+    # Held by a blocking parse, the ticker would get a turn or two (during the fetch) in all.
+    assert turns >= 20

@@ -14,8 +14,23 @@ from defusedxml.ElementTree import ParseError, fromstring
 from marketdash.news.items import RawEntry
 
 # Expat stops at the first well-formedness error, which may come before a DTD that a lenient parser would
-# still read; any entity declaration in the body is refused outright.
-_ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
+# still read; any entity declaration in the document is refused outright. Looked for in the decoded text:
+# in UTF-16 or UTF-32 bytes "<!ENTITY" does not appear as such (and expat cannot read UTF-32 at all).
+_ENTITY_DECLARATION = re.compile(r"<!ENTITY", re.IGNORECASE)
+# XML 1.0 Appendix F: the encoding family told by the first bytes, with or without a byte order mark.
+_BYTE_ORDER = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+    (b"<\x00?\x00", "utf-16-le"),
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"Lo\xa7\x94", "cp500"),
+)
+_DECLARED = re.compile(rb"""^<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 
 
 class FeedRefusedError(Exception):
@@ -28,9 +43,21 @@ class ParsedFeed:
     problem: str | None  # why the feed is malformed, when it is; its entries are what could be read
 
 
+def document_text(body: bytes) -> str:
+    """The document as text, decoded as XML says to find its encoding; refused when it cannot be read."""
+    encoding = next((name for mark, name in _BYTE_ORDER if body.startswith(mark)), None)
+    if encoding is None:
+        declared = _DECLARED.match(body)
+        encoding = declared.group(1).decode("ascii") if declared else "utf-8"
+    try:
+        return body.decode(encoding, errors="replace")
+    except LookupError:
+        raise FeedRefusedError(f"the feed's encoding {encoding!r} is unknown") from None
+
+
 def check_xml_safety(body: bytes) -> str | None:
     """Refuse entity tricks; return the well-formedness error, if any, for the caller to report."""
-    if _ENTITY_DECLARATION.search(body):
+    if _ENTITY_DECLARATION.search(document_text(body)):
         raise FeedRefusedError("the feed declares XML entities (entity expansion is refused)")
     try:
         # A DOCTYPE alone is allowed: RSS 0.91 feeds carry Netscape's. Entities and external references not.

@@ -1,6 +1,8 @@
 """The news feeder: polls each source on its own schedule; new items are scored, tagged and written.
 
 Data flows one way: source → fetch → parse → normalise → de-duplicate → sentiment and assets → writer.
+Parsing and scoring run in worker threads, the rest (the de-duplication store, the writer) in the event
+loop, which stays free for the other sources and /healthz while a large feed is read.
 A source failing in any way (network, HTTP status, refused or unusable body) backs off on its own and
 never stops the others; a malformed feed still yields the entries that could be read.
 """
@@ -185,7 +187,9 @@ class NewsFeeder:
         if result.not_modified:
             return self._succeeded(entry, "not_modified")
         try:
-            parsed = source.parse(result.body, result.content_type)
+            # Parsing (and below, scoring) is CPU work: a large legal feed takes seconds, which in the
+            # event loop would hold every other source and /healthz. A worker thread takes it.
+            parsed = await asyncio.to_thread(source.parse, result.body, result.content_type)
         except FeedRefusedError as exc:
             return self._failed(entry, "refused", str(exc), None)
         except MalformedAnswerError as exc:
@@ -198,10 +202,10 @@ class NewsFeeder:
             )
         # Validators only after a body was accepted: a refused body must be fetched again, not 304'd.
         self.store.save_validators(cache_key, result.validators)
-        new_items = self._ingest(name, parsed.entries)
+        new_items = await self._ingest(name, parsed.entries)
         return self._succeeded(entry, "ok", new_items, parsed.problem)
 
-    def _ingest(self, name: str, entries: Iterable[RawEntry]) -> tuple[NewsItem, ...]:
+    async def _ingest(self, name: str, entries: Iterable[RawEntry]) -> tuple[NewsItem, ...]:
         fetched_at = datetime.fromtimestamp(self.clock(), UTC)
         oldest = self.clock() - self.max_item_age_s
         items: list[NewsItem] = []
@@ -218,9 +222,11 @@ class NewsFeeder:
             tickers[id(item)] = entry.tickers
         fresh = self.store.claim_new(items, self.clock())
         self.metrics.items.labels(name, "duplicate").inc(len(items) - len(fresh))
+        enriched = await asyncio.to_thread(
+            lambda: [self.enrich(item, tickers=tickers[id(item)]) for item in fresh]
+        )
         written = []
-        for item in fresh:
-            item = self.enrich(item, tickers=tickers[id(item)])
+        for item in enriched:
             for line in news_lines(item, self.assets):
                 self.writer.write(BUCKET_NEWS, line, event_time=item.published.timestamp())
             self.metrics.sentiment.observe(item.sentiment)
