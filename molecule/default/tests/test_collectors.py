@@ -149,3 +149,22 @@ def test_secrets_reach_the_api_as_files_not_in_its_definition(host):
     jwt = host.file(f"{SECRETS}/collectors-api-jwt-secret").content_string.strip()
     assert jwt not in environment
     assert "MARKETDASH_API_JWT_SECRET_FILE=/run/secrets/jwt-secret" in environment
+
+
+def test_the_apis_limits_see_each_client_behind_the_published_port(host):
+    """nginx reaches the API through the published port, so every request arrives from the network's
+    gateway (docker-proxy); the API believes the gateway's X-Forwarded-For, so each client has its own
+    login budget (10 a minute) instead of one shared by the whole team."""
+
+    def login(client: str, username: str) -> str:
+        return host.check_output(
+            "curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' "
+            f"-H 'X-Forwarded-For: {client}' "
+            f"""-d '{{"username": "{username}", "password": "wrong-password"}}' """
+            "http://127.0.0.1:8000/api/auth/token"
+        )
+
+    flooder = [login("203.0.113.7", f"nobody{n}") for n in range(11)]
+    assert flooder[:10] == ["401"] * 10
+    assert flooder[10] == "429"
+    assert login("198.51.100.4", "someone") == "401"
