@@ -1,7 +1,9 @@
-"""Every SQL query of the dashboards runs against PostgreSQL with the API's migrated schema.
+"""Every SQL query of the dashboards runs against PostgreSQL with the API's migrated schema, as Grafana's
+read-only login with exactly the privileges the API grants it.
 
-EXPLAIN catches syntax errors, unknown tables and columns and type errors; the variable and panel queries
-that decide what a user sees also run on rows, so "my watchlist, not someone else's" is checked.
+EXPLAIN catches syntax errors, unknown tables and columns, type errors and missing privileges; the
+variable and panel queries that decide what a user sees also run on rows, so "my watchlist, not someone
+else's" is checked.
 """
 
 from __future__ import annotations
@@ -25,8 +27,16 @@ SQL = sorted(
 
 @pytest.fixture
 def config_db(postgres_db: str) -> str:
+    """The migrated database; queries go through `as_grafana`, rows are seeded by the superuser."""
+    with psycopg.connect(postgres_db, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'grafana_reader'").fetchone() is None:
+            conn.execute("CREATE ROLE grafana_reader LOGIN")
     migrate(postgres_db)
     return postgres_db
+
+
+def as_grafana(dsn: str) -> str:
+    return dsn.replace("://postgres@", "://grafana_reader@", 1)
 
 
 def _variable(name: str, filename: str = "portfolio-classic.json") -> str:
@@ -35,14 +45,14 @@ def _variable(name: str, filename: str = "portfolio-classic.json") -> str:
 
 
 def _rows(dsn: str, query: str) -> list[tuple[Any, ...]]:
-    with psycopg.connect(dsn) as conn:
+    with psycopg.connect(as_grafana(dsn)) as conn:
         return conn.execute(query).fetchall()
 
 
 def test_every_query_plans_on_the_migrated_schema(config_db: str):
     assert SQL, "no SQL found in the dashboards"
     failures = []
-    with psycopg.connect(config_db, autocommit=True) as conn:
+    with psycopg.connect(as_grafana(config_db), autocommit=True) as conn:
         for query, where in SQL:
             try:
                 conn.execute(f"EXPLAIN {interpolate(query, 'sql')}")

@@ -24,20 +24,3 @@ ALTER TABLE alert_events
     ADD COLUMN IF NOT EXISTS next_attempt_at timestamptz;
 CREATE INDEX IF NOT EXISTS alert_events_pending_idx ON alert_events (next_attempt_at, id)
     WHERE status = 'triggered';
-
--- The engine's own login (created by the deployment before the API migrates) reads the rules and writes
--- events and state, nothing else: no users, no passwords, no watchlists.
-DO $grants$
-BEGIN
-    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'marketdash_alerts') THEN
-        EXECUTE format('GRANT USAGE ON SCHEMA %I TO marketdash_alerts', current_schema());
-        GRANT SELECT ON alert_rules TO marketdash_alerts;
-        GRANT SELECT, INSERT, UPDATE ON alert_events TO marketdash_alerts;
-        GRANT USAGE ON SEQUENCE alert_events_id_seq TO marketdash_alerts;
-        GRANT SELECT, INSERT, UPDATE ON alert_rule_state TO marketdash_alerts;
-    ELSE
-        RAISE NOTICE 'no role marketdash_alerts: the alert engine cannot log in until it exists and this'
-                     ' migration''s grants are given';
-    END IF;
-END
-$grants$;

@@ -100,7 +100,8 @@ def sync_assets(conn: psycopg.Connection) -> None:
 
 
 def migrate(dsn: str) -> list[str]:
-    """Apply pending migrations in order, each in its own transaction, then refresh the asset catalogue.
+    """Apply pending migrations in order, each in its own transaction, then refresh the asset catalogue
+    and the other logins' privileges (grants.sql).
 
     Returns the names applied (empty when the schema was current). Safe to run concurrently.
     """
@@ -123,6 +124,8 @@ def migrate(dsn: str) -> list[str]:
                 applied.append(migration.name)
             with conn.transaction():
                 sync_assets(conn)
+                # Every time, not once: a login created or re-created since still gets its privileges.
+                conn.execute(files("marketdash.api").joinpath("grants.sql").read_text(encoding="utf-8"))
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_ADVISORY_LOCK_KEY,))
     return applied
