@@ -6,6 +6,7 @@ imported as the module `conftest`, and a second one would shadow the root one th
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -80,11 +81,24 @@ async def add_user(dsn: str, username: str, role: str = "member") -> int:
 @asynccontextmanager
 async def running_app(settings: ApiSettings) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan (pool) running, reached in process through httpx's ASGI transport."""
+    async with app_clients(settings, "127.0.0.1") as (client,):
+        yield client
+
+
+@asynccontextmanager
+async def app_clients(settings: ApiSettings, *addresses: str) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
+    """One running app, a client per address (the peer address the app sees)."""
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
-            yield client
+    async with app.router.lifespan_context(app), contextlib.AsyncExitStack() as stack:
+        clients = []
+        for address in addresses:
+            transport = httpx.ASGITransport(app=app, client=(address, 50000))
+            clients.append(
+                await stack.enter_async_context(
+                    httpx.AsyncClient(transport=transport, base_url="http://api.test")
+                )
+            )
+        yield tuple(clients)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import psycopg
-from api_fixtures import add_user, api_settings, login, running_app
+from api_fixtures import add_user, api_settings, app_clients, login, running_app
+from api_server import PASSWORD
 from argon2 import PasswordHasher
+
+from marketdash.api.settings import ApiSettings
 
 # The API's fixtures (a plugin module: a conftest.py here would shadow the root one for `from conftest`).
 pytest_plugins = ["api_fixtures"]
@@ -45,3 +48,51 @@ async def test_guesses_at_one_account_meet_a_limit_of_their_own(migrated_db):
         assert locked.status_code == 429
         assert "username" in locked.json()["detail"]
         assert await login(client, "bob")
+
+
+async def test_one_address_cannot_lock_a_member_out(migrated_db):
+    """With the shipped limits, the per-account budget of failed guesses outlasts one address's."""
+    defaults = ApiSettings.model_fields
+    settings = api_settings(
+        migrated_db,
+        rate_limit_login_per_minute=defaults["rate_limit_login_per_minute"].default,
+        rate_limit_login_per_username_per_minute=defaults["rate_limit_login_per_username_per_minute"].default,
+    )
+    async with app_clients(settings, "203.0.113.9", "198.51.100.20") as (guesser, alices_laptop):
+        await add_user(migrated_db, "alice")
+        for _ in range(10):
+            wrong = await guesser.post("/api/auth/token", json={"username": "alice", "password": "guess1234"})
+            assert wrong.status_code == 401
+        spent = await guesser.post("/api/auth/token", json={"username": "alice", "password": "guess1234"})
+        assert spent.status_code == 429
+        # The guessing address is spent; alice, from hers, still logs in.
+        assert await login(alices_laptop, "alice")
+
+
+async def test_only_failed_logins_count_against_the_account(migrated_db):
+    settings = api_settings(migrated_db, rate_limit_login_per_username_per_minute=2)
+    async with running_app(settings) as client:
+        await add_user(migrated_db, "alice")
+        for _ in range(5):
+            assert await login(client, "alice")
+
+
+async def test_a_login_body_larger_than_a_login_is_refused_unread(api_team):
+    padding = "x" * 8192
+    response = await api_team.client.post(
+        "/api/auth/token", json={"username": "alice", "password": "guess1234", "pad": padding}
+    )
+    assert response.status_code == 413
+
+
+async def test_wrong_current_passwords_count_against_the_account(migrated_db):
+    settings = api_settings(migrated_db, rate_limit_login_per_username_per_minute=3)
+    async with running_app(settings) as client:
+        alice = await add_user(migrated_db, "alice")
+        headers = await login(client, "alice")
+        path = f"/api/users/{alice}/password"
+        for _ in range(3):
+            body = {"password": "a new long password", "current_password": "guess1234"}
+            assert (await client.put(path, json=body, headers=headers)).status_code == 403
+        body = {"password": "a new long password", "current_password": PASSWORD}
+        assert (await client.put(path, json=body, headers=headers)).status_code == 429

@@ -87,3 +87,24 @@ def test_watchlist_changes_notify_the_feeder_channel_at_commit(postgres_db):
             "SELECT DISTINCT jsonb_array_elements_text(assets) FROM watchlists WHERE active"
         ).fetchall()
         assert active == [("BTC/USDT",)]
+
+
+# Every migration shipped so far, by checksum. A database that applied one refuses to migrate once its
+# file changes (see the test above), so a shipped migration is never edited: add a new one, and its line
+# here once it ships.
+SHIPPED = {
+    "0001_users": "bd724f83c05177d3293070046d69b81e549579d910a78737506cd638fdc1f2dd",
+    "0002_assets": "d34e271ffd4c7dd0495f86acb4d985c8b3e81677029ecf981aebd6a32dea6851",
+    "0003_watchlists": "367e30884e7adf3feb3d534eb2ea658f245f003d92f6bce41136637f684eef3e",
+    "0004_user_layouts": "c84015fd91a75ab7c18acb94fc098de60ce4e3778cc5b4837efb0305eb58d564",
+    "0005_alert_rules": "0b771db32173645cb7934f164bea17e885236ae1cfa3bcb0b63db818a6cef6cd",
+    "0006_alert_events": "b43e61ba9723dcc036d87659ebb1a6f9f682c08060f55189fb82716d915fa4ea",
+    "0007_portfolio_positions": "5138b8a083b5f39bc5327da05599450d50bcc30a66ba270ded57f019f37d582a",
+    "0008_alert_engine": "5ebe467b62b3382e9ddcf634a71d396576f66db0b231c657748b2d649a40afbe",
+    "0009_password_version": "ac72b3afc9a87036a334024a08cd5e7a7296cc09c4f1cc437f4db87a842c161e",
+}
+
+
+def test_no_shipped_migration_is_edited_or_removed():
+    current = {migration.name: migration.checksum for migration in available_migrations()}
+    assert {name: current.get(name) for name in SHIPPED} == SHIPPED

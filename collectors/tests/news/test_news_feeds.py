@@ -84,6 +84,13 @@ def test_entity_tricks_are_refused_whatever_the_encoding(encoding):
             parse_feed(text.encode(encoding))
 
 
+def test_a_declared_encoding_the_http_charset_overrides_hides_no_entity():
+    # The declaration says UTF-16, the bytes and the HTTP charset say UTF-8 (which wins, RFC 7303).
+    body = BILLION_LAUGHS.replace(b'<?xml version="1.0"?>', b'<?xml version="1.0" encoding="utf-16"?>')
+    with pytest.raises(FeedRefusedError):
+        parse_feed(body, "application/rss+xml; charset=utf-8")
+
+
 def test_a_feed_in_utf16_is_read():
     body = rss([Item("Gold hits record high", "https://example.org/gold", "g-1", WHEN, "s")])
     body = body.replace('encoding="UTF-8"', 'encoding="utf-16"', 1)

@@ -137,6 +137,36 @@ async def test_deflate_is_read_zlib_wrapped_or_raw():
         await client.aclose()
 
 
+async def test_deflate_split_after_its_first_byte_is_still_read():
+    text = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
+    wrapped = zlib.compress(text)
+
+    async def first_byte_alone(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Encoding": "deflate"})
+        await response.prepare(request)
+        await response.write(wrapped[:1])
+        await asyncio.sleep(0.05)
+        await response.write(wrapped[1:])
+        await response.write_eof()
+        return response
+
+    async with HttpServer() as server:
+        server.routes["/split"] = first_byte_alone
+        client = fetcher()
+        assert (await client.get(server.url("/split"))).body == text
+        await client.aclose()
+
+
+async def test_a_truncated_compressed_body_is_an_error_not_a_short_feed():
+    whole = gzip.compress(b"<rss>" + b"<item>x</item>" * 2000 + b"</rss>")
+    async with HttpServer() as server:
+        server.routes["/cut"] = static(whole[: len(whole) // 2], **{"Content-Encoding": "gzip"})
+        client = fetcher()
+        with pytest.raises(FetchError, match="truncated"):
+            await client.get(server.url("/cut"))
+        await client.aclose()
+
+
 async def test_a_server_trickling_bytes_hits_the_overall_deadline():
     async def trickle(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/rss+xml"})

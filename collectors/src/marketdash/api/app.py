@@ -21,6 +21,9 @@ from marketdash.api.tokens import TokenIssuer
 from marketdash.core.addresses import parse_networks
 from marketdash.core.db import open_pool
 
+# A login is a username and a password: 4 KiB is ample, and it is all an anonymous caller may send.
+LOGIN_MAX_BODY_BYTES = 4096
+
 
 class IpRateLimitMiddleware:
     """Per client address, before any work is done for the request (routing, auth, database)."""
@@ -72,6 +75,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.login_limiter = RateLimiter(settings.rate_limit_login_per_minute)
     app.state.username_limiter = RateLimiter(settings.rate_limit_login_per_username_per_minute)
     app.state.hashing_slots = asyncio.Semaphore(settings.argon2_max_concurrent)
+    # A password check waits this long for a slot, then the caller gets 503.
+    app.state.hashing_wait_s = settings.pool_timeout_seconds
     errors.install(app)
     for module in (health, auth, assets, owned_data):
         app.include_router(module.router)
@@ -79,7 +84,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         BodyGuardMiddleware,
         tokens=tokens,
         max_body_bytes=settings.max_body_bytes,
-        open_paths=frozenset({"/api/auth/token"}),
+        open_paths={"/api/auth/token": LOGIN_MAX_BODY_BYTES},
     )
     # Outside the body guard: a flood is limited before even its headers are looked at.
     app.add_middleware(IpRateLimitMiddleware, limiter=RateLimiter(settings.rate_limit_ip_per_minute))

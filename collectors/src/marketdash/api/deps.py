@@ -57,6 +57,21 @@ async def _caller(
     conn: Conn,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
+    return await _load_caller(request, conn, credentials)
+
+
+async def _caller_briefly(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """The caller, read on a connection given back at once: for routes that hash a password."""
+    async with request.app.state.pool.connection() as conn:
+        return await _load_caller(request, conn, credentials)
+
+
+async def _load_caller(
+    request: Request, conn: AsyncConnection, credentials: HTTPAuthorizationCredentials | None
+) -> Caller:
     if credentials is None:
         raise unauthorized("missing bearer token: POST /api/auth/token first")
     try:
@@ -81,6 +96,8 @@ async def _caller(
 
 
 CurrentUser = Annotated[Caller, Depends(_caller)]
+# The same caller, without a connection held for the rest of the request.
+CurrentUserBriefly = Annotated[Caller, Depends(_caller_briefly)]
 
 
 async def _admin(caller: CurrentUser) -> Caller:

@@ -38,6 +38,13 @@ class RateLimiter:
         self._evict(now)
         return wait
 
+    def blocked(self, key: str) -> int:
+        """Like `hit` without taking a token: whole seconds until ``key`` has one, 0 when it has."""
+        now = self.clock()
+        tokens, last = self._buckets.get(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        return 0 if tokens >= 1.0 else max(1, math.ceil((1.0 - tokens) / self.rate))
+
     def _evict(self, now: float) -> None:
         full_after = self.capacity / self.rate
         while self._buckets:

@@ -39,7 +39,9 @@ class ApiSettings(BaseSettings):
     rate_limit_user_per_minute: int = Field(default=120, ge=1)
     rate_limit_ip_per_minute: int = Field(default=600, ge=1)
     rate_limit_login_per_minute: int = Field(default=10, ge=1)
-    rate_limit_login_per_username_per_minute: int = Field(default=10, ge=1)
+    # Failed password checks per account (logins and password changes), whatever the address: more than
+    # one address may make (the per-address login limit), so that one address cannot lock a member out.
+    rate_limit_login_per_username_per_minute: int = Field(default=30, ge=1)
 
     # Networks a member's webhook may point at besides public addresses (CIDR list, JSON); the alert
     # engine's MARKETDASH_ALERTS_WEBHOOK_ALLOWED_NETWORKS must say the same.

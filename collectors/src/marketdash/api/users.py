@@ -66,20 +66,26 @@ async def login_row(conn: AsyncConnection, username: str) -> dict[str, Any] | No
     return await cur.fetchone()
 
 
-async def store_rehash(conn: AsyncConnection, user_id: int, password_hash: str) -> None:
-    """The same password under new hashing parameters: its tokens stay valid."""
-    await _store_hash(conn, user_id, password_hash, new_password=False)
+async def store_rehash(
+    conn: AsyncConnection, user_id: int, password_hash: str, password_version: int
+) -> None:
+    """The same password under new hashing parameters: its tokens stay valid. Nothing is written when the
+    password changed meanwhile (the check took a while): the old password must not come back."""
+    await conn.execute(
+        "UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s AND password_version = %s",
+        (password_hash, user_id, password_version),
+    )
 
 
-async def set_password(conn: AsyncConnection, user_id: int, password: str) -> bool:
-    """A new password; every token issued before it is refused from now on."""
-    return await _store_hash(conn, user_id, await hash_password(password), new_password=True)
-
-
-async def check_password(conn: AsyncConnection, user_id: int, password: str) -> bool:
+async def password_hash(conn: AsyncConnection, user_id: int) -> str | None:
     cur = await conn.execute("SELECT password_hash FROM users WHERE id = %s", (user_id,))
     row = await cur.fetchone()
-    return await verify_password(row["password_hash"] if row else None, password)
+    return row["password_hash"] if row else None
+
+
+async def store_new_password(conn: AsyncConnection, user_id: int, password_hash: str) -> bool:
+    """A new password's hash; every token issued before it is refused from now on."""
+    return await _store_hash(conn, user_id, password_hash, new_password=True)
 
 
 async def _store_hash(conn: AsyncConnection, user_id: int, password_hash: str, *, new_password: bool) -> bool:

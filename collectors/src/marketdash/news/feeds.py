@@ -31,6 +31,8 @@ _BYTE_ORDER = (
     (b"Lo\xa7\x94", "cp500"),
 )
 _DECLARED = re.compile(rb"""^<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_DECLARED_TEXT = re.compile(r"""^(<\?xml[^>]*encoding\s*=\s*["'])[A-Za-z0-9._-]+(["'])""")
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._-]+)", re.IGNORECASE)
 
 
 class FeedRefusedError(Exception):
@@ -43,21 +45,35 @@ class ParsedFeed:
     problem: str | None  # why the feed is malformed, when it is; its entries are what could be read
 
 
-def document_text(body: bytes) -> str:
-    """The document as text, decoded as XML says to find its encoding; refused when it cannot be read."""
+def document_text(body: bytes, content_type: str = "") -> str:
+    """The document as text, its encoding found as XML over HTTP says (RFC 7303): a byte order mark or the
+    first bytes' family, then the HTTP charset, then the XML declaration, then UTF-8. Refused when that
+    encoding is unknown."""
     encoding = next((name for mark, name in _BYTE_ORDER if body.startswith(mark)), None)
     if encoding is None:
+        charset = _CHARSET.search(content_type)
         declared = _DECLARED.match(body)
-        encoding = declared.group(1).decode("ascii") if declared else "utf-8"
+        if charset:
+            encoding = charset.group(1)
+        elif declared:
+            encoding = declared.group(1).decode("ascii")
+        else:
+            encoding = "utf-8"
     try:
-        return body.decode(encoding, errors="replace")
+        return body.decode(encoding, errors="replace").removeprefix("\ufeff")
     except LookupError:
         raise FeedRefusedError(f"the feed's encoding {encoding!r} is unknown") from None
 
 
+def _as_utf8(text: str) -> bytes:
+    """The checked text as the only bytes the parsers get: UTF-8, its declaration saying so."""
+    return _DECLARED_TEXT.sub(r"\1utf-8\2", text, count=1).encode("utf-8")
+
+
 def check_xml_safety(body: bytes) -> str | None:
-    """Refuse entity tricks; return the well-formedness error, if any, for the caller to report."""
-    if _ENTITY_DECLARATION.search(document_text(body)):
+    """Refuse entity tricks in UTF-8 `body` (see `document_text`); return the well-formedness error, if
+    any, for the caller to report."""
+    if _ENTITY_DECLARATION.search(body.decode("utf-8", errors="replace")):
         raise FeedRefusedError("the feed declares XML entities (entity expansion is refused)")
     try:
         # A DOCTYPE alone is allowed: RSS 0.91 feeds carry Netscape's. Entities and external references not.
@@ -90,8 +106,11 @@ def _link(entry: Any) -> str | None:
 
 
 def parse_feed(body: bytes, content_type: str = "") -> ParsedFeed:
+    # What is checked is what is parsed: one decoding, here, and UTF-8 with no charset to the parsers.
+    body = _as_utf8(document_text(body, content_type))
     problem = check_xml_safety(body)
-    headers = {"content-type": content_type} if content_type else {}
+    media_type = content_type.split(";", 1)[0].strip()
+    headers = {"content-type": media_type} if media_type else {}
     # Bytes, never a string: feedparser.parse("http://...") would fetch the URL itself.
     parsed = feedparser.parse(
         body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False

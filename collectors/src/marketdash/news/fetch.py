@@ -187,19 +187,26 @@ class Fetcher:
                 raise BodyTooLargeError(f"body exceeds {self.max_body_bytes} bytes (cut off while streaming)")
             chunks.append(data)
 
+        pending = b""  # the first bytes, until there are enough to tell the deflate flavour
         try:
             async for raw in response.aiter_raw():
                 if encoding is None:
                     take(raw)
                     continue
                 if decoder is None:
-                    decoder = _decompressor(encoding, raw)
+                    pending += raw
+                    if len(pending) < 2:
+                        continue
+                    decoder, raw, pending = _decompressor(encoding, pending), pending, b""
                 while raw:
                     # One byte over the budget is enough to know it is exceeded.
                     take(decoder.decompress(raw, self.max_body_bytes - received + 1))
                     raw = decoder.unconsumed_tail
-            if decoder is not None:
-                take(decoder.flush())
+            if encoding is not None:
+                decoder = decoder or _decompressor(encoding, pending)
+                take(decoder.decompress(pending, self.max_body_bytes - received + 1) + decoder.flush())
+                if not decoder.eof:
+                    raise FetchError("the compressed body is truncated")
         except zlib.error as exc:
             raise FetchError(f"the body does not decompress: {exc}") from None
         return b"".join(chunks)

@@ -220,13 +220,16 @@ class NewsFeeder:
                 continue
             items.append(item)
             tickers[id(item)] = entry.tickers
-        fresh = self.store.claim_new(items, self.clock())
-        self.metrics.items.labels(name, "duplicate").inc(len(items) - len(fresh))
+        # Scored before they are claimed, and claimed and written with no await between: a poll cancelled
+        # while scoring claims nothing, so no item is marked seen without having been written.
+        candidates = self.store.unseen(items)
         enriched = await asyncio.to_thread(
-            lambda: [self.enrich(item, tickers=tickers[id(item)]) for item in fresh]
+            lambda: [self.enrich(item, tickers=tickers[id(item)]) for item in candidates]
         )
+        fresh = self.store.claim_new(enriched, self.clock())
+        self.metrics.items.labels(name, "duplicate").inc(len(items) - len(fresh))
         written = []
-        for item in enriched:
+        for item in fresh:
             for line in news_lines(item, self.assets):
                 self.writer.write(BUCKET_NEWS, line, event_time=item.published.timestamp())
             self.metrics.sentiment.observe(item.sentiment)

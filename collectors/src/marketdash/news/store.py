@@ -61,6 +61,17 @@ class StateStore:
                     fresh.append(item)
         return fresh
 
+    def unseen(self, items: Iterable[NewsItem]) -> list[NewsItem]:
+        """Items none of whose keys was seen before; records nothing (`claim_new` does)."""
+        unseen = []
+        for item in items:
+            keys = item.dedup_keys()
+            placeholders = ",".join("?" * len(keys))
+            query = f"SELECT 1 FROM seen WHERE key IN ({placeholders}) LIMIT 1"  # noqa: S608 — only "?"s
+            if self._db.execute(query, keys).fetchone() is None:
+                unseen.append(item)
+        return unseen
+
     def prune(self, now: float | None = None) -> int:
         now = time.time() if now is None else now
         with self._db:

@@ -2,15 +2,58 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from marketdash.api import users
-from marketdash.api.deps import Admin, Caller, Conn, CurrentUser, UserIdPath, check_owner, too_many_requests
+from marketdash.api.deps import (
+    Admin,
+    Caller,
+    Conn,
+    CurrentUser,
+    CurrentUserBriefly,
+    UserIdPath,
+    check_owner,
+    too_many_requests,
+)
 from marketdash.api.models import Error, LoginIn, PasswordIn, TokenOut, UserIn, UserOut
 from marketdash.api.passwords import hash_password, needs_rehash, verify_password
 from marketdash.api.routes import AUTHENTICATED_ERRORS
 
 router = APIRouter(tags=["auth and users"], responses=AUTHENTICATED_ERRORS)
+T = TypeVar("T")
+
+
+async def _in_hashing_slot(state: Any, work: Callable[[], Awaitable[T]]) -> T:
+    """Run an argon2 computation in one of the process's slots; 503 when none frees up in time."""
+    try:
+        async with asyncio.timeout(state.hashing_wait_s):
+            await state.hashing_slots.acquire()
+    except TimeoutError:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "too many password checks under way, retry later",
+            headers={"Retry-After": "5"},
+        ) from None
+    try:
+        return await work()
+    finally:
+        state.hashing_slots.release()
+
+
+async def _password_matches(state: Any, account: str, stored: str | None, password: str) -> bool:
+    """A password check within the account's budget of failures: guesses spread over many addresses
+    still meet a limit, and a member's own successes cost nothing."""
+    wait = state.username_limiter.blocked(account)
+    if wait:
+        raise too_many_requests(wait, "username")
+    valid = await _in_hashing_slot(state, lambda: verify_password(stored, password))
+    if not valid:
+        state.username_limiter.hit(account)
+    return valid
 
 
 @router.post(
@@ -30,22 +73,15 @@ async def login(body: LoginIn, request: Request) -> TokenOut:
     wait = state.login_limiter.hit(client)
     if wait:
         raise too_many_requests(wait, "login")
-    # Per account too: guesses spread over many addresses still meet a limit.
-    wait = state.username_limiter.hit(body.username.lower())
-    if wait:
-        raise too_many_requests(wait, "username")
     async with state.pool.connection() as conn:
         user = await users.login_row(conn, body.username)
     stored = user["password_hash"] if user else None
-    async with state.hashing_slots:
-        valid = await verify_password(stored, body.password)
-    if not valid or user is None:
+    if not await _password_matches(state, body.username.lower(), stored, body.password) or user is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
     if needs_rehash(user["password_hash"]):
-        async with state.hashing_slots:
-            rehashed = await hash_password(body.password)
+        rehashed = await _in_hashing_slot(state, lambda: hash_password(body.password))
         async with state.pool.connection() as conn:
-            await users.store_rehash(conn, user["id"], rehashed)
+            await users.store_rehash(conn, user["id"], rehashed, user["password_version"])
     tokens = state.tokens
     token = tokens.issue(user["id"], user["role"], user["password_version"])
     return TokenOut(access_token=token, expires_in=tokens.ttl_seconds)
@@ -80,15 +116,23 @@ async def delete_user(user_id: UserIdPath, admin: Admin, conn: Conn) -> Response
 
 
 @router.put("/api/users/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT)
-async def change_password(user_id: UserIdPath, body: PasswordIn, caller: CurrentUser, conn: Conn) -> Response:
+async def change_password(
+    user_id: UserIdPath, body: PasswordIn, caller: CurrentUserBriefly, request: Request
+) -> Response:
     """Set a user's password; every token issued before it stops working. Changing one's own password
-    takes the current one; an admin resets another user's without it."""
+    takes the current one (its failures count like failed logins); an admin resets another user's
+    without it. No connection is held while argon2 runs."""
     check_owner(caller, user_id)
+    state = request.app.state
     if user_id == caller.id:
         if body.current_password is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "current_password is required")
-        if not await users.check_password(conn, user_id, body.current_password):
+        async with state.pool.connection() as conn:
+            stored = await users.password_hash(conn, user_id)
+        if not await _password_matches(state, caller.username.lower(), stored, body.current_password):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "current_password is wrong")
-    if not await users.set_password(conn, user_id, body.password):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {user_id} not found")
+    new_hash = await _in_hashing_slot(state, lambda: hash_password(body.password))
+    async with state.pool.connection() as conn:
+        if not await users.store_new_password(conn, user_id, new_hash):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {user_id} not found")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
