@@ -17,9 +17,16 @@ ROOT = Path(__file__).resolve().parents[1]
 GOOD_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKexampleexampleexampleexampleexampleexample alice@laptop"
 
 
-def run_preflight(tmp_path: Path, group_vars: dict) -> subprocess.CompletedProcess[str]:
+def run_preflight(
+    tmp_path: Path, group_vars: dict, *, playbook: str = "playbooks/base.yml", base_vars: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`playbook --tags preflight` against this machine, with `group_vars` over the files of `base_vars`."""
     inventory = tmp_path / "inventory"
-    (inventory / "group_vars").mkdir(parents=True)
+    group_dir = inventory / "group_vars" / "all"
+    group_dir.mkdir(parents=True)
+    for source in sorted(base_vars.glob("*.yml")) if base_vars else ():
+        (group_dir / source.name).write_text(source.read_text())
+    (group_dir / "zz-test.yml").write_text(yaml.safe_dump(group_vars))
     (inventory / "hosts.yml").write_text(
         yaml.safe_dump(
             {
@@ -34,24 +41,15 @@ def run_preflight(tmp_path: Path, group_vars: dict) -> subprocess.CompletedProce
             }
         )
     )
-    (inventory / "group_vars" / "all.yml").write_text(yaml.safe_dump(group_vars))
     env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_CACHE_PLUGIN": "memory",
     }
+    command = ["ansible-playbook", "-i", str(inventory), playbook, "--tags=preflight"]
     return subprocess.run(
-        [
-            "ansible-playbook",
-            "-i",
-            str(inventory),
-            "playbooks/base.yml",
-            "--tags",
-            "preflight",
-            "-e",
-            "ansible_become=false",
-        ],
+        [*command, "-e", "ansible_become=false"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -125,45 +123,8 @@ def test_a_small_host_gets_a_warning_and_goes_on(tmp_path):
 
 def run_stack_preflight(tmp_path: Path, overrides: dict) -> subprocess.CompletedProcess[str]:
     """The stack roles' preflight with the sandbox's settings (its throwaway secrets) and `overrides`."""
-    inventory = tmp_path / "inventory"
-    group_vars = inventory / "group_vars" / "all"
-    group_vars.mkdir(parents=True)
-    for source in (ROOT / "inventory" / "sandbox" / "group_vars" / "all").glob("*.yml"):
-        (group_vars / source.name).write_text(source.read_text())
-    (group_vars / "zz-test.yml").write_text(yaml.safe_dump(overrides))
-    (inventory / "hosts.yml").write_text(
-        yaml.safe_dump(
-            {
-                "bloomberg": {
-                    "hosts": {
-                        "localhost": {
-                            "ansible_connection": "local",
-                            "ansible_python_interpreter": sys.executable,
-                        }
-                    }
-                }
-            }
-        )
-    )
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    return subprocess.run(
-        [
-            "ansible-playbook",
-            "-i",
-            str(inventory),
-            "playbooks/stack.yml",
-            "--tags",
-            "preflight",
-            "-e",
-            "ansible_become=false",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    sandbox = ROOT / "inventory" / "sandbox" / "group_vars" / "all"
+    return run_preflight(tmp_path, overrides, playbook="playbooks/stack.yml", base_vars=sandbox)
 
 
 def test_oauth_without_an_allow_list_is_refused(tmp_path):

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from marketdash.core.flux import parse_flux_csv
+
 CONTAINER = "bloomberg-influxdb-1"
 SECRETS = "/opt/bloomberg/secrets"
 DAY = 86400
@@ -80,16 +82,7 @@ def flux(host, query: str, token: str) -> list[dict[str, str]]:
     body = json.dumps({"query": query, "dialect": {"annotations": []}})
     status, text = api(host, "POST", "/query?org=bloomberg", token, body)
     assert status == 200, text
-    rows, header = [], None
-    for line in text.splitlines():
-        cells = line.strip().split(",")
-        if not line.strip():
-            header = None
-        elif header is None:
-            header = cells
-        else:
-            rows.append(dict(zip(header, cells, strict=True)))
-    return rows
+    return parse_flux_csv(text)
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from psycopg.rows import dict_row
 from marketdash.alerts.message import Firing
 from marketdash.alerts.rules import Rule, RuleState
 from marketdash.core.influx import backoff_delay
+from marketdash.core.notify import follow_channel
 
 log = logging.getLogger(__name__)
 
@@ -241,34 +242,26 @@ class RuleFollower:
         self.backoff = backoff
         self.loaded_at: float | None = None
         self.last_error: str | None = None
+        self._attempt = 0
 
     async def run(self) -> None:
-        attempt = 0
+        self._attempt = 0
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
                     self.dsn, autocommit=True, row_factory=dict_row, connect_timeout=10
                 ) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    attempt = 0
-                    while True:
-                        # Read after LISTEN: a change between the two is then seen either way.
-                        await self._load(conn)
-                        changed = False
-                        async for _ in conn.notifies(timeout=self.recheck_s, stop_after=1):
-                            changed = True
-                        if changed:
-                            async for _ in conn.notifies(timeout=0.2):
-                                pass
+                    await follow_channel(conn, CHANNEL, lambda: self._load(conn), recheck_s=self.recheck_s)
             except (psycopg.Error, OSError) as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("alert rules unreadable", extra={"error": self.last_error})
-            await asyncio.sleep(backoff_delay(attempt, *self.backoff))
-            attempt += 1
+            await asyncio.sleep(backoff_delay(self._attempt, *self.backoff))
+            self._attempt += 1
 
     async def _load(self, conn: psycopg.AsyncConnection[dict[str, Any]]) -> None:
         cursor = await conn.execute(_ACTIVE_RULES)
         rules, states = rules_from_rows(await cursor.fetchall())
         self.loaded_at = asyncio.get_running_loop().time()
         self.last_error = None
+        self._attempt = 0
         await self.on_rules(rules, states)

@@ -16,6 +16,7 @@ import psycopg
 
 from marketdash.core.catalogue import Asset, catalogue_by_symbol
 from marketdash.core.influx import backoff_delay
+from marketdash.core.notify import follow_channel
 
 log = logging.getLogger(__name__)
 
@@ -72,19 +73,12 @@ class WatchlistFollower:
         async with await psycopg.AsyncConnection.connect(
             self.dsn, autocommit=True, connect_timeout=10
         ) as conn:
-            await conn.execute(f"LISTEN {CHANNEL}")
-            self._attempt = 0
-            # Read after LISTEN: a change between the two is then seen either way.
-            await self._apply(await self._read(conn), "database")
-            while True:
-                changed = False
-                async for _ in conn.notifies(timeout=self.recheck_s, stop_after=1):
-                    changed = True
-                if changed:
-                    # Drain the rest of a burst (one statement per asset edit) before reading once.
-                    async for _ in conn.notifies(timeout=0.2):
-                        pass
+
+            async def read() -> None:
                 await self._apply(await self._read(conn), "database")
+                self._attempt = 0
+
+            await follow_channel(conn, CHANNEL, read, recheck_s=self.recheck_s)
 
     async def _read(self, conn: psycopg.AsyncConnection) -> list[Asset]:
         cursor = await conn.execute(ACTIVE_SYMBOLS)
