@@ -13,6 +13,7 @@ packages=(
   victoria-metrics
   prometheus
   influxdb
+  restic
 )
 
 missing=()

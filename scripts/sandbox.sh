@@ -44,6 +44,7 @@ case "${1:-up}" in
     create
     wait_for_boot
     scripts/provide-offline-assets.sh "$name"
+    scripts/s3-standin.sh start
     ansible-playbook site.yml "$@"
     address=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name")
     cat <<MSG
@@ -53,6 +54,7 @@ The sandbox is converged. Reach it with:
   ssh -i $key ops@$address   # as the sandbox's admin, the way you would reach a VPS
   curl -k --resolve bloomberg.localhost:443:$address https://bloomberg.localhost/market/healthz   # the API through nginx (self-signed)
   docker exec -w /opt/bloomberg $name docker compose ps    # the stack
+  docker exec $name bloomberg-backup snapshots              # its backups, in the S3 stand-in on this machine
   (Grafana is not started in the sandbox: no image of it can be built here; its configuration is rendered)
 Re-run \`make sandbox\` after any change: it applies only what differs. \`make sandbox-destroy\` removes it.
 MSG
@@ -60,6 +62,7 @@ MSG
   destroy)
     docker rm -f "$name" >/dev/null 2>&1 || true
     docker volume rm "$name-docker" >/dev/null 2>&1 || true
+    scripts/s3-standin.sh stop
     echo "sandbox: removed" >&2
     ;;
   *)

@@ -16,6 +16,7 @@ from dashboard_fixtures import committed_models
 from grafana_sim import interpolate, queries
 
 MODELS = committed_models()
+LAST_GOOD = "bloomberg_backup_last_success_timestamp_seconds"
 PROMQL = sorted({query for model in MODELS.values() for _, kind, query in queries(model) if kind == "promql"})
 
 
@@ -71,6 +72,11 @@ def test_host_and_container_expressions_evaluate_as_shown(tmp_path: Path):
                     # `grafana` reports its last-seen time as it goes; `influxdb` stopped at t=0.
                     {"series": 'container_last_seen{name="grafana"}', "values": "0+15x40"},
                     {"series": 'container_last_seen{name="influxdb"}', "values": "0x40"},
+                    # A config backup last good at 0 s (3 h allowed), a full one at 2.5 min (30 h allowed).
+                    {"series": f'{LAST_GOOD}{{kind="config",repository="s3"}}', "values": "0x40"},
+                    {"series": f'{LAST_GOOD}{{kind="full",repository="s3"}}', "values": "150x40"},
+                    {"series": 'bloomberg_backup_max_age_seconds{kind="config"}', "values": "10800x40"},
+                    {"series": 'bloomberg_backup_max_age_seconds{kind="full"}', "values": "108000x40"},
                 ],
                 "promql_expr_test": [
                     {"expr": _expr("CPU"), "eval_time": "5m", "exp_samples": [{"labels": "{}", "value": 25}]},
@@ -81,6 +87,15 @@ def test_host_and_container_expressions_evaluate_as_shown(tmp_path: Path):
                         "exp_samples": [
                             {"labels": '{name="grafana"}', "value": 1},
                             {"labels": '{name="influxdb"}', "value": 0},
+                        ],
+                    },
+                    # At 5 min: 300 s of 10,800 and 150 s of 108,000.
+                    {
+                        "expr": _expr("Backups: age, % of the allowed"),
+                        "eval_time": "5m",
+                        "exp_samples": [
+                            {"labels": '{kind="config",repository="s3"}', "value": 100 * 300 / 10800},
+                            {"labels": '{kind="full",repository="s3"}', "value": 100 * 150 / 108000},
                         ],
                     },
                 ],

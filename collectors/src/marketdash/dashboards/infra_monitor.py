@@ -78,6 +78,7 @@ def build(p: Palette) -> dash.Dashboard:
             ).color_scheme(fixed(p.loss)),
             at(12, 28, 12, 8),
         ),
+        (infra_panels.backups(p), at(0, 36, 24, 5)),
     ]
     for panel, pos in placed:
         board.with_panel(panel.grid_pos(pos))

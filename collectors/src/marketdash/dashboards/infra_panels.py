@@ -22,6 +22,11 @@ UPTIME = "time() - max(node_boot_time_seconds)"
 # cAdvisor refreshes container_last_seen on every housekeeping pass: a container silent for a minute is gone.
 CONTAINERS_UP = 'max by (name) (time() - container_last_seen{name!=""} < bool 60)'
 TARGETS_UP = "up"
+# How much of its alert's allowance each kind of backup has used since its last good run (100: BackupTooOld).
+BACKUP_ALLOWANCE_USED = (
+    "100 * (time() - max by (kind, repository) (bloomberg_backup_last_success_timestamp_seconds))"
+    " / on (kind) group_left max by (kind) (bloomberg_backup_max_age_seconds)"
+)
 
 
 def usage_gauge(p: Palette, title: str, expr: str) -> gauge.Panel:
@@ -78,3 +83,16 @@ def containers(p: Palette) -> stat.Panel:
 
 def targets(p: Palette) -> stat.Panel:
     return up_tiles(p, "Scrape targets", TARGETS_UP, "{{job}}")
+
+
+def backups(p: Palette) -> stat.Panel:
+    """One tile per kind of backup and repository: the share of its allowed age used (the alert at 100 %)."""
+    return (
+        big_number(p, "Backups: age, % of the allowed")
+        .with_target(promql("A", BACKUP_ALLOWANCE_USED, legend="{{kind}} → {{repository}}", instant=True))
+        .unit("percent")
+        .decimals(0)
+        .thresholds(load_levels(p))
+        .color_scheme(by_thresholds())
+        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+    )

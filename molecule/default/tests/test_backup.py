@@ -1,0 +1,71 @@
+"""The backup role on the converged target, after side_effect_backup.yml took a full backup into the S3
+stand-in, destroyed every data volume and restored them (that playbook compares every value itself):
+the timers, root-only secrets, the snapshots in the stand-in's bucket, and a stale backup's alert."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from test_prometheus import STARTED, active_alerts, wait_for
+
+PASSWORD = Path.home() / ".cache" / "bloomberg-sandbox" / "secrets" / "backup_password"
+TEXTFILE_DIR = "/var/lib/node-exporter/textfile"
+
+
+def test_both_timers_are_enabled_and_scheduled(host):
+    for kind in ("config", "full"):
+        timer = host.service(f"bloomberg-backup@{kind}.timer")
+        assert timer.is_enabled
+        assert timer.is_running
+        next_run = host.check_output(
+            f"systemctl show -P NextElapseUSecRealtime bloomberg-backup@{kind}.timer"
+        )
+        assert next_run.strip(), f"the {kind} timer has no next run"
+
+
+def test_the_configuration_and_the_repository_secrets_are_roots_alone(host):
+    config = host.file("/etc/bloomberg-backup/config.json")
+    assert (config.user, config.mode) == ("root", 0o600)
+    for name in ("backup-offsite-password", "backup-offsite-environment"):
+        secret = host.file(f"/opt/bloomberg/secrets/{name}")
+        assert (secret.user, secret.mode) == ("root", 0o400)
+    # The configuration names the password's file; the password itself is in that file only.
+    password = PASSWORD.read_text().strip()
+    assert password not in host.run("cat /etc/bloomberg-backup/config.json").stdout
+    assert host.run("cat /opt/bloomberg/secrets/backup-offsite-password").stdout.strip() == password
+
+
+def test_both_kinds_of_snapshot_are_in_the_stand_ins_bucket(host):
+    snapshots = json.loads(host.check_output("bloomberg-backup snapshots"))
+    assert {tag for snapshot in snapshots for tag in snapshot["tags"]} >= {"config", "full"}
+    # Listed by the S3 server itself, not by restic: one object per snapshot under the host's path.
+    gateway = host.check_output("ip -4 route show default").split()[2]
+    listing = host.check_output(
+        f"curl -fsS 'http://{gateway}:9900/bloomberg-backups?list-type=2&prefix=bloomberg-molecule/snapshots/'"
+    )
+    assert listing.count("<Key>") == len(snapshots)
+
+
+def test_the_last_runs_are_good_and_raise_nothing(host):
+    metrics = host.check_output(f"cat {TEXTFILE_DIR}/bloomberg-backup-full.prom")
+    assert 'bloomberg_backup_last_run_success{kind="full",repository="offsite"} 1.0' in metrics
+    if "prometheus" in STARTED:
+        assert not active_alerts(host, "BackupFailed", repository="offsite")
+        assert not active_alerts(host, "BackupTooOld", repository="offsite")
+
+
+def test_a_backup_older_than_its_allowance_raises_its_alert(host):
+    if "prometheus" not in STARTED:
+        return
+    stale = f"{TEXTFILE_DIR}/bloomberg-backup-stale-test.prom"
+    # A repository whose last good config backup was a day ago (the config kind allows 3 hours).
+    line = 'bloomberg_backup_last_success_timestamp_seconds{kind="config",repository="stale-test"}'
+    assert host.run(f"echo '{line} '$(( $(date +%s) - 86400 )) > {stale}").rc == 0
+    try:
+        alert = wait_for(lambda: active_alerts(host, "BackupTooOld", repository="stale-test"), timeout=150)[0]
+        assert alert["labels"]["kind"] == "config"
+        assert alert["labels"]["severity"] == "critical"
+    finally:
+        host.run(f"rm -f {stale}")
+    wait_for(lambda: not active_alerts(host, "BackupTooOld", repository="stale-test"), timeout=150)

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The off-site storage of the sandbox and of Molecule: moto's S3 server, run on this machine at the address
+# the targets reach it at (the Docker bridge's gateway, their default route), port 9900. Backups kept in
+# memory: a restart empties it (the backup role creates a missing repository at its next run).
+#   scripts/s3-standin.sh start   start it unless it answers already
+#   scripts/s3-standin.sh stop    stop the one this script started
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+port=9900
+venv=.cache/s3-standin-venv
+pidfile=.cache/s3-standin.pid
+python=${PYTHON:-python3.11}
+address=$(docker network inspect bridge -f '{{(index .IPAM.Config 0).Gateway}}')
+
+answers() {
+  "$python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
+    "http://$address:$port/" 2>/dev/null
+}
+
+case "${1:-}" in
+  start)
+    answers && exit 0
+    if [ ! -x "$venv/bin/moto_server" ] || ! cmp -s requirements/s3-standin.txt "$venv/.requirements"; then
+      echo "s3-standin: installing moto into $venv (about 20 s)" >&2
+      rm -rf "$venv"
+      "$python" -m venv "$venv"
+      "$venv/bin/pip" install -q -r requirements/s3-standin.txt
+      cp requirements/s3-standin.txt "$venv/.requirements"
+    fi
+    nohup "$venv/bin/moto_server" -H "$address" -p "$port" >.cache/s3-standin.log 2>&1 &
+    echo $! >"$pidfile"
+    for _ in $(seq 1 60); do
+      answers && { echo "s3-standin: listening on http://$address:$port" >&2; exit 0; }
+      sleep 0.5
+    done
+    echo "s3-standin: moto did not answer on $address:$port; see .cache/s3-standin.log" >&2
+    exit 1
+    ;;
+  stop)
+    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+    ;;
+  *)
+    echo "usage: $0 start | stop" >&2
+    exit 2
+    ;;
+esac
