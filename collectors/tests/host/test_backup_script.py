@@ -246,3 +246,33 @@ def test_a_bad_configuration_is_refused_with_what_is_wrong(tmp_path, change, mes
     with pytest.raises(backup.BackupError, match=message):
         backup.Config.load(path)
     shutil.rmtree(tmp_path / "textfile")
+
+
+def test_only_a_repository_without_snapshots_gets_a_deploys_first_backups(restic, tmp_path) -> None:
+    """A host deployed over an existing history (a lost host being rebuilt) must not make its empty
+    stores the newest snapshot: its deploy starts no backup of a kind the repository already holds."""
+    (tmp_path / "password").write_text("a-password-of-sixteen+")
+    repository = {
+        "name": "disk",
+        "url": str(tmp_path / "repo"),
+        "password_file": str(tmp_path / "password"),
+        "env_file": None,
+    }
+    config = backup.Config.load(config_file(tmp_path, [repository]))
+    backup.ensure_repository(config, config.repository("disk"))
+    assert backup.first_backups_due(config) == ["config", "full"]
+    (tmp_path / "data").mkdir()
+    backup.restic(config, config.repository("disk"), "backup", "--tag", "config", str(tmp_path / "data"))
+    backup.restic(config, config.repository("disk"), "backup", "--tag", "by-hand", str(tmp_path / "data"))
+    assert backup.first_backups_due(config) == ["full"]
+    assert [s["tags"] for s in backup.snapshots(config, config.repository("disk"))] == [["config"]], (
+        "a snapshot someone took by hand is never restored as the newest"
+    )
+
+
+def test_times_from_restic_and_flux_compare_as_times_not_text() -> None:
+    assert backup.instant("2026-12-03T02:15:00+01:00") > backup.instant("2026-12-03T02:30:00+02:00")
+    assert backup.instant("2026-12-03T00:00:00.5Z") > backup.instant("2026-12-03T00:00:00Z")
+    assert backup.instant("2026-12-03T13:41:55.929639107Z").microsecond == 929639
+    with pytest.raises(backup.BackupError, match="RFC 3339"):
+        backup.instant("yesterday")

@@ -23,9 +23,11 @@ import email.parser
 import email.policy
 import fcntl
 import gzip
+import http.client
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -33,10 +35,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +53,11 @@ GRAFANA_DB = "grafana/grafana.db"
 INFLUXDB_DIR = "influxdb"
 MANIFEST = "manifest.json"
 HTTP_TIMEOUT_S = 600
+# A restored InfluxDB loads every shard before it reports healthy.
+HEALTH_WAIT_S = 900
+LOCK_WAIT_S = 6 * 3600
+# Written into a restore target by `fetch`: only such a directory is ever emptied by a later fetch.
+RESTORE_MARKER = ".bloomberg-backup-restore"
 CHUNK = 1 << 20
 ALL_TIME = "range(start: 1970-01-01T00:00:00Z, stop: 2100-01-01T00:00:00Z)"
 
@@ -143,7 +152,7 @@ def run(
     stdin: Any = None,
     stdout: Any = subprocess.PIPE,
     env: dict | None = None,
-    timeout: float = 3600,
+    timeout: float | None = None,
 ) -> str:
     try:
         done = subprocess.run(  # noqa: S603 - fixed argv, no shell
@@ -187,53 +196,90 @@ def restic(config: Config, repo: Repository, *args: str, stdout: Any = subproces
 # --- PostgreSQL -------------------------------------------------------------------------------------
 
 
-def psql(config: Config, sql: str) -> str:
+def psql(config: Config, script: str) -> str:
+    """Run a psql script (backslash commands allowed) as the superuser, by peer authentication on the
+    container's socket: no password on any command line."""
     pg = config.postgres
-    # The superuser by peer authentication on the container's socket: no password on any command line.
-    return run(
-        [
-            DOCKER,
-            "exec",
-            "-i",
-            "-u",
-            pg["os_user"],
-            required_container(config, pg["service"]),
-            "psql",
-            "-X",
-            "-At",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-U",
-            pg["user"],
-            "-d",
-            pg["database"],
-            "-c",
-            sql,
-        ]
-    )
+    with tempfile.TemporaryFile() as source:
+        source.write(script.encode())
+        source.seek(0)
+        return run(
+            [
+                DOCKER,
+                "exec",
+                "-i",
+                "-u",
+                pg["os_user"],
+                required_container(config, pg["service"]),
+                "psql",
+                "-X",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-U",
+                pg["user"],
+                "-d",
+                pg["database"],
+                "-f",
+                "-",
+            ],
+            stdin=source,
+        )
+
+
+# One count query per table, built and run by the server itself (\gexec): no name is quoted here.
+COUNT_ROWS = r"""
+SELECT format('SELECT %L, count(*) FROM %I.%I', format('%I.%I', schemaname, tablename), schemaname, tablename)
+FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1
+\gexec
+"""
 
 
 def postgres_rows(config: Config) -> dict[str, int]:
-    tables = psql(
-        config,
-        "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
-        "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
-    ).split()
-    if not tables:
-        return {}
-    # The names come from the catalogue, quoted by format('%I'): nothing in them is a caller's input.
-    counts = " UNION ALL ".join(f"SELECT '{table}', count(*) FROM {table}" for table in tables)  # noqa: S608
     rows = {}
-    for line in psql(config, counts).splitlines():
-        table, _, count = line.partition("|")
+    for line in psql(config, COUNT_ROWS).splitlines():
+        table, _, count = line.rpartition("|")
         rows[table] = int(count)
+    return rows
+
+
+COPY_LINE = re.compile(r"^COPY (?P<table>.+?)(?: \(.*\))? FROM stdin;$")
+
+
+def dump_rows(config: Config, dump: Path) -> dict[str, int]:
+    """Rows per table in a pg_dump archive, read from its COPY blocks (one line a row in COPY's text
+    format): exactly what a restore of it must bring back, whatever was written while it was taken."""
+    with dump.open("rb") as source:
+        text = run(
+            [
+                DOCKER,
+                "exec",
+                "-i",
+                required_container(config, config.postgres["service"]),
+                "pg_restore",
+                "--data-only",
+                "-f",
+                "-",
+            ],
+            stdin=source,
+        )
+    rows: dict[str, int] = {}
+    table = None
+    for line in text.splitlines():
+        if table is None:
+            if copy := COPY_LINE.match(line):
+                table = copy["table"]
+                rows[table] = 0
+        elif line == "\\.":
+            table = None
+        else:
+            rows[table] += 1
     return rows
 
 
 def postgres_dump(config: Config, target: Path) -> dict[str, Any]:
     pg = config.postgres
     target.parent.mkdir(parents=True, exist_ok=True)
-    rows = postgres_rows(config)
     with target.open("wb") as out:
         run(
             [
@@ -252,7 +298,7 @@ def postgres_dump(config: Config, target: Path) -> dict[str, Any]:
             ],
             stdout=out,
         )
-    return {"database": pg["database"], "rows": rows, "bytes": target.stat().st_size}
+    return {"database": pg["database"], "rows": dump_rows(config, target), "bytes": target.stat().st_size}
 
 
 def postgres_restore(config: Config, dump: Path) -> dict[str, Any]:
@@ -390,8 +436,8 @@ class Influx:
         except urllib.error.HTTPError as error:
             detail = error.read(2000).decode(errors="replace")
             raise BackupError(f"InfluxDB {method} {path}: HTTP {error.code}: {detail}") from error
-        except (urllib.error.URLError, OSError) as error:
-            raise BackupError(f"InfluxDB {method} {path}: {error}") from error
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+            raise BackupError(f"InfluxDB {method} {path}: {error!r}") from error
 
     def json(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
@@ -408,7 +454,12 @@ class Influx:
             {"Content-Type": "application/json", "Accept": "application/csv"},
         ) as response:
             text = response.read().decode()
-        return [row for row in csv.DictReader(io.StringIO(text)) if row.get("result") is not None]
+        rows = [row for row in csv.DictReader(io.StringIO(text)) if row.get("result") is not None]
+        # Flux reports an error met while streaming as a table of its own, with a 200.
+        failed = [row for row in csv.DictReader(io.StringIO(text)) if row.get("error")]
+        if failed:
+            raise BackupError(f"InfluxDB query failed: {failed[0]['error']}")
+        return rows
 
     def org_id(self) -> str:
         orgs = self.json("GET", "/api/v2/orgs")["orgs"]
@@ -531,14 +582,26 @@ class Influx:
 
 @contextlib.contextmanager
 def exclusive(config: Config) -> Iterator[None]:
-    """One backup or restore at a time: the hourly and the daily run never interleave their dumps."""
+    """One backup or restore at a time: the hourly and the daily run never interleave their dumps, and
+    a restore never meets a backup half-way."""
     config.state_dir.mkdir(parents=True, exist_ok=True)
     with (config.state_dir / "lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise BackupError(
+                        f"another backup or restore held {lock.name} for {LOCK_WAIT_S} s"
+                    ) from None
+                log(f"waiting for the backup or restore under way ({lock.name})")
+                time.sleep(30)
         yield
 
 
-def stage(config: Config, kind: str, staging: Path) -> dict[str, Any]:
+def stage(config: Config, kind: str, staging: Path) -> None:
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
@@ -547,22 +610,24 @@ def stage(config: Config, kind: str, staging: Path) -> dict[str, Any]:
     manifest["grafana"] = grafana_copy(config, staging / GRAFANA_DB)
     if kind == "full":
         influx = Influx.of(config)
+        # Counted before the shards are read: what the feeders write meanwhile may be in the backup too,
+        # never less than this.
         manifest["influxdb"] = {**influx.describe(), **influx.backup(staging / INFLUXDB_DIR)}
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    return manifest
 
 
 def summary_of(output: str) -> dict[str, Any]:
     for line in reversed(output.splitlines()):
         with contextlib.suppress(ValueError):
             message = json.loads(line)
-            if message.get("message_type") == "summary":
+            if message.get("message_type") == "summary" and "snapshot_id" in message:
                 return message
     raise BackupError("restic printed no summary")
 
 
 def ensure_repository(config: Config, repo: Repository) -> bool:
-    """True when the repository had to be created."""
+    """True when the repository had to be created. Only the deploy calls this: a scheduled run that finds
+    no repository fails, rather than start a new, empty history where the old one was."""
     try:
         restic(config, repo, "cat", "config")
         return False
@@ -571,7 +636,11 @@ def ensure_repository(config: Config, repo: Repository) -> bool:
         # storage, is the operator's to fix and says so.
         if "unable to open config file" not in str(error):
             raise
-    restic(config, repo, "init")
+    # Format 1 where restic knows formats: Ubuntu 22.04's restic 0.12 reads no other, and a host may be
+    # restored onto any supported system. (The dumps are compressed already.)
+    version = tuple(int(part) for part in run([RESTIC, "version"]).split()[1].split(".")[:2])
+    legacy = [] if version < (0, 14) else ["--repository-version", "1"]
+    restic(config, repo, "init", *legacy)
     return True
 
 
@@ -581,43 +650,56 @@ def back_up(config: Config, kind: str) -> int:
     with exclusive(config):
         started = time.time()
         try:
-            stage(config, kind, staging)
-        except BackupError as error:
-            log(f"{kind} backup: staging failed: {error}")
-            for repo in config.repositories:
-                record(config, kind, repo, started, None)
-            return 1
-        paths = [str(staging), config.home]
-        excludes = [arg for pattern in config.exclude for arg in ("--exclude", pattern)]
-        for repo in config.repositories:
             try:
-                ensure_repository(config, repo)
-                output = restic(
-                    config,
-                    repo,
-                    "backup",
-                    "--json",
-                    "--tag",
-                    kind,
-                    "--host",
-                    socket.gethostname(),
-                    *excludes,
-                    *paths,
-                )
-                summary = summary_of(output)
-                if kind == "full":
-                    forget(config, repo)
+                stage(config, kind, staging)
+            except Exception as error:  # any failure is recorded, for BackupFailed
+                log(f"{kind} backup: staging failed: {describe_error(error)}")
+                for repo in config.repositories:
+                    record(config, kind, repo, started, None)
+                return 1
+            paths = [str(staging), config.home]
+            excludes = [arg for pattern in config.exclude for arg in ("--exclude", pattern)]
+            for repo in config.repositories:
+                try:
+                    output = restic(
+                        config,
+                        repo,
+                        "backup",
+                        "--json",
+                        "--tag",
+                        kind,
+                        "--host",
+                        socket.gethostname(),
+                        *excludes,
+                        *paths,
+                    )
+                    summary = summary_of(output)
+                except Exception as error:
+                    failures += 1
+                    log(f"{kind} backup to {repo.name} failed: {describe_error(error)}")
+                    record(config, kind, repo, started, None)
+                    continue
                 log(
                     f"{kind} backup to {repo.name}: snapshot {summary['snapshot_id'][:8]}, "
                     f"{summary.get('data_added', 0)} bytes added of {summary.get('total_bytes_processed', 0)}"
                 )
                 record(config, kind, repo, started, summary)
-            except BackupError as error:
-                failures += 1
-                log(f"{kind} backup to {repo.name} failed: {error}")
-                record(config, kind, repo, started, None)
-        shutil.rmtree(staging, ignore_errors=True)
+                if kind == "full":
+                    try:
+                        forget(config, repo)
+                        record_prune(config, repo, True)
+                    except Exception as error:
+                        failures += 1
+                        log(f"forgetting old snapshots in {repo.name} failed: {describe_error(error)}")
+                        record_prune(config, repo, False)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return 1 if failures else 0
+
+
+def describe_error(error: Exception) -> str:
+    # Ours say what failed; anything else is a defect whose place matters.
+    return str(error) if isinstance(error, BackupError) else "".join(traceback.format_exception(error))
 
 
 def forget(config: Config, repo: Repository) -> None:
@@ -630,6 +712,19 @@ def forget(config: Config, repo: Repository) -> None:
         restic(config, repo, "forget", "--prune", "--tag", kind, "--group-by", "host,tags", *keep)
 
 
+def first_backups_due(config: Config) -> list[str]:
+    """The kinds of backup no repository holds a snapshot of yet: a new deployment's first backups.
+    A host deployed over a repository that holds a history takes none at deploy time: its stores may be
+    the empty ones of a host about to be restored, and that snapshot must not become the newest."""
+    held = {
+        tag
+        for repo in config.repositories
+        for snapshot in snapshots(config, repo)
+        for tag in snapshot["tags"]
+    }
+    return [kind for kind in KINDS if kind not in held]
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -637,11 +732,25 @@ def log(message: str) -> None:
 # --- the metrics node-exporter reads ---------------------------------------------------------------
 
 
-def record(config: Config, kind: str, repo: Repository, started: float, summary: dict | None) -> None:
-    """Keep this run's outcome and rewrite the kind's metrics file from every repository's outcome."""
-    config.state_dir.mkdir(parents=True, exist_ok=True)
+def outcomes(config: Config, kind: str) -> dict[str, dict[str, Any]]:
     state_file = config.state_dir / f"state-{kind}.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    return {name: value for name, value in state.items() if name in {r.name for r in config.repositories}}
+
+
+def keep_outcomes(config: Config, kind: str, state: dict[str, dict[str, Any]]) -> None:
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    write_atomically(config.state_dir / f"state-{kind}.json", json.dumps(state))
+    if config.textfile_dir and config.textfile_dir.is_dir():
+        write_atomically(
+            config.textfile_dir / f"bloomberg-backup-{kind}.prom",
+            render_metrics(kind, state, config.max_age_seconds[kind]),
+        )
+
+
+def record(config: Config, kind: str, repo: Repository, started: float, summary: dict | None) -> None:
+    """Keep this run's outcome and rewrite the kind's metrics file from every repository's outcome."""
+    state = outcomes(config, kind)
     previous = state.get(repo.name, {})
     now = time.time()
     state[repo.name] = {
@@ -651,14 +760,15 @@ def record(config: Config, kind: str, repo: Repository, started: float, summary:
         "last_success": now if summary is not None else previous.get("last_success", 0),
         "added_bytes": (summary or {}).get("data_added", previous.get("added_bytes", 0)),
         "total_bytes": (summary or {}).get("total_bytes_processed", previous.get("total_bytes", 0)),
+        "prune_success": previous.get("prune_success", True),
     }
-    state = {name: value for name, value in state.items() if name in {r.name for r in config.repositories}}
-    state_file.write_text(json.dumps(state))
-    if config.textfile_dir and config.textfile_dir.is_dir():
-        write_atomically(
-            config.textfile_dir / f"bloomberg-backup-{kind}.prom",
-            render_metrics(kind, state, config.max_age_seconds[kind]),
-        )
+    keep_outcomes(config, kind, state)
+
+
+def record_prune(config: Config, repo: Repository, success: bool) -> None:
+    state = outcomes(config, "full")
+    state[repo.name]["prune_success"] = success
+    keep_outcomes(config, "full", state)
 
 
 METRICS = (
@@ -668,6 +778,11 @@ METRICS = (
     ("last_duration_seconds", "duration", "How long the last backup run took."),
     ("last_added_bytes", "added_bytes", "New data the last good backup added to the repository."),
     ("last_processed_bytes", "total_bytes", "Size of what the last good backup read."),
+    (
+        "last_prune_success",
+        "prune_success",
+        "1 when old snapshots were last forgotten and pruned (full runs).",
+    ),
 )
 
 
@@ -701,39 +816,67 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def snapshots(config: Config, repo: Repository) -> list[dict[str, Any]]:
+    """This script's snapshots (tagged with their kind), oldest first."""
     found = json.loads(restic(config, repo, "snapshots", "--json") or "[]")
-    return sorted(found, key=lambda snapshot: snapshot["time"])
+    ours = [snapshot for snapshot in found if set(snapshot.get("tags") or []) & set(KINDS)]
+    return sorted(ours, key=lambda snapshot: instant(snapshot["time"]))
 
 
 def choose(config: Config, repo: Repository, wanted: str) -> dict[str, dict[str, Any]]:
     """Which snapshot each component comes from: the newest holding it, or the one asked for."""
     every = snapshots(config, repo)
     if not every:
-        raise BackupError(f"repository {repo.name} holds no snapshot")
+        raise BackupError(f"repository {repo.name} holds no snapshot of this script")
     if wanted != "latest":
-        matches = [s for s in every if s["id"].startswith(wanted) or s.get("short_id") == wanted]
+        matches = [s for s in every if s["id"].startswith(wanted)]
         if len(matches) != 1:
             raise BackupError(f"snapshot {wanted!r}: {len(matches)} match in {repo.name}")
         chosen = matches[0]
-        return {"config": chosen, **({"influxdb": chosen} if "full" in chosen.get("tags", []) else {})}
-    full = [s for s in every if "full" in (s.get("tags") or [])]
+        return {"config": chosen, **({"influxdb": chosen} if "full" in chosen["tags"] else {})}
+    full = [s for s in every if "full" in s["tags"]]
     return {"config": every[-1], **({"influxdb": full[-1]} if full else {})}
 
 
 def fetch(config: Config, repo: Repository, wanted: str, target: Path) -> dict[str, Any]:
-    """Restore the chosen snapshots' dumps into target/<component>, each with the manifest it came with."""
+    """Restore the chosen snapshots' dumps into target/<snapshot id>, once each, with the manifest and
+    the InfluxDB operator token each was taken with; say where each component's dumps are."""
     if target.exists():
+        if not (target / RESTORE_MARKER).exists():
+            raise BackupError(f"{target} exists and was not made by a fetch: choose another directory")
         shutil.rmtree(target)
-    staging = str(config.state_dir / "staging")
+    target.mkdir(parents=True)
+    (target / RESTORE_MARKER).touch()
     fetched: dict[str, Any] = {"repository": repo.name}
     for use, snapshot in choose(config, repo, wanted).items():
-        directory = target / use
-        restic(config, repo, "restore", snapshot["id"], "--target", str(directory), "--include", staging)
+        directory = target / snapshot["id"]
+        staging = next((path for path in snapshot["paths"] if path.endswith("/staging")), None)
+        if staging is None:
+            raise BackupError(f"snapshot {snapshot['short_id']} holds no staging directory of this script")
+        if not directory.exists():
+            restic(
+                config,
+                repo,
+                "restore",
+                snapshot["id"],
+                "--target",
+                str(directory),
+                "--include",
+                staging,
+                "--include",
+                config.influxdb["token_file"],
+            )
+        dumps = directory / staging.lstrip("/")
+        if not (dumps / MANIFEST).is_file():
+            raise BackupError(f"snapshot {snapshot['short_id']}: no {MANIFEST} under {staging}")
+        token = directory / config.influxdb["token_file"].lstrip("/")
         fetched[use] = {
             "snapshot": snapshot["short_id"],
+            "host": snapshot.get("hostname"),
             "time": snapshot["time"],
-            "tags": snapshot.get("tags"),
-            "directory": str(directory / staging.lstrip("/")),
+            "directory": str(dumps),
+            # The restored InfluxDB answers only to the token it was backed up with.
+            "operator_token_matches": token.is_file()
+            and token.read_text().strip() == Path(config.influxdb["token_file"]).read_text().strip(),
         }
     return fetched
 
@@ -745,6 +888,20 @@ def describe_live(config: Config) -> dict[str, Any]:
         "grafana": {"present": grafana is not None, **({"rows": sqlite_rows(grafana)} if grafana else {})},
         "influxdb": Influx.of(config).describe(),
     }
+
+
+RFC3339 = re.compile(r"(?P<seconds>[0-9-]+T[0-9:]+)(?:\.(?P<fraction>\d+))?(?P<zone>Z|[+-]\d\d:\d\d)")
+
+
+def instant(text: str) -> datetime:
+    """An RFC 3339 time from restic or Flux (Z or an offset, up to nanoseconds) as an aware datetime."""
+    parts = RFC3339.fullmatch(text)
+    if parts is None:
+        raise BackupError(f"not an RFC 3339 time: {text!r}")
+    # fromisoformat before Python 3.11 (Ubuntu 22.04) takes neither Z nor more than six digits.
+    fraction = (parts["fraction"] or "")[:6].ljust(6, "0")
+    zone = "+00:00" if parts["zone"] == "Z" else parts["zone"]
+    return datetime.fromisoformat(f"{parts['seconds']}.{fraction}{zone}")
 
 
 def differences(component: str, expected: dict[str, Any], restored: dict[str, Any]) -> list[str]:
@@ -761,14 +918,21 @@ def differences(component: str, expected: dict[str, Any], restored: dict[str, An
         now = restored.get(bucket)
         if now is None:
             lacking.append(f"bucket {bucket} missing")
-        elif now["values"] < held["values"] or (held["first"] and (now["first"] or "~") > held["first"]):
+        elif (
+            now["values"] < held["values"]
+            or (held["first"] and not now["first"])
+            or (held["first"] and instant(now["first"]) > instant(held["first"]))
+        ):
             lacking.append(f"bucket {bucket}: {held} backed up, {now} restored")
     return lacking
 
 
 def restore(config: Config, component: str, source: Path) -> dict[str, Any]:
     """Put one component back from a fetched snapshot and check it against the snapshot's manifest."""
-    manifest = json.loads((source / MANIFEST).read_text())
+    manifest_file = source / MANIFEST
+    if not manifest_file.is_file():
+        raise BackupError(f"{source} holds no {MANIFEST}: not a snapshot taken by this script")
+    manifest = json.loads(manifest_file.read_text())
     with exclusive(config):
         if component == "postgres":
             expected = manifest["postgres"]["rows"]
@@ -787,7 +951,8 @@ def restore(config: Config, component: str, source: Path) -> dict[str, Any]:
             result = influx.restore(source / INFLUXDB_DIR)
             restart(config, config.influxdb["service"])
             expected = manifest["influxdb"]["buckets"]
-            restored = Influx.of(config).describe()["buckets"]
+            # Only the restored store's own tokens open it now.
+            restored = Influx(Influx.of(config).base, influx.token).describe()["buckets"]
             result["buckets"] = restored
     lacking = differences(component, expected, restored)
     if lacking:
@@ -795,16 +960,16 @@ def restore(config: Config, component: str, source: Path) -> dict[str, Any]:
     return {**result, "backed_up": manifest["started"], "matches_backup": True}
 
 
-def restart(config: Config, service: str, timeout_s: float = 120) -> None:
+def restart(config: Config, service: str) -> None:
     """Restart a service's container and wait for its health check."""
     name = required_container(config, service)
     run([DOCKER, "restart", name])
-    deadline = time.monotonic() + timeout_s
+    deadline = time.monotonic() + HEALTH_WAIT_S
     while time.monotonic() < deadline:
         if run([DOCKER, "inspect", "-f", "{{.State.Health.Status}}", name]).strip() == "healthy":
             return
         time.sleep(1)
-    raise BackupError(f"{service} was not healthy {timeout_s:.0f} s after its restart")
+    raise BackupError(f"{service} was not healthy {HEALTH_WAIT_S} s after its restart")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -825,7 +990,13 @@ def main(argv: list[str] | None = None) -> int:
     restore_parser.add_argument("component", choices=("postgres", "influxdb", "grafana"))
     restore_parser.add_argument("--source", type=Path, required=True)
     commands.add_parser("describe", help="what the running stack holds: rows, points, Grafana's tables")
+    commands.add_parser("first-backups", help="the kinds no repository holds a snapshot of yet, as JSON")
+    restic_parser = commands.add_parser("restic", help="run restic on a repository: restic ... -- ARGS")
+    restic_parser.add_argument("--repository")
+    restic_parser.add_argument("arguments", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
+    # Dumps hold every token and password hash of the stack: root's alone, whatever directory they land in.
+    os.umask(0o077)
     try:
         config = Config.load(args.config)
         if args.command == "check-config":
@@ -844,6 +1015,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "restore":
             print(json.dumps(restore(config, args.component, args.source), sort_keys=True))
+            return 0
+        if args.command == "first-backups":
+            print(json.dumps(first_backups_due(config)))
+            return 0
+        if args.command == "restic":
+            repo = config.repository(args.repository)
+            arguments = args.arguments[1:] if args.arguments[:1] == ["--"] else args.arguments
+            restic(config, repo, *arguments, stdout=None)
             return 0
         print(json.dumps(describe_live(config), sort_keys=True))
         return 0

@@ -23,9 +23,11 @@ UPTIME = "time() - max(node_boot_time_seconds)"
 CONTAINERS_UP = 'max by (name) (time() - container_last_seen{name!=""} < bool 60)'
 TARGETS_UP = "up"
 # How much of its alert's allowance each kind of backup has used since its last good run (100: BackupTooOld).
+# Capped at 1000 %: a backup that never succeeded is "0 s since 1970".
 BACKUP_ALLOWANCE_USED = (
-    "100 * (time() - max by (kind, repository) (bloomberg_backup_last_success_timestamp_seconds))"
-    " / on (kind) group_left max by (kind) (bloomberg_backup_max_age_seconds)"
+    "clamp_max(100 * (time() - max by (instance, kind, repository)"
+    " (bloomberg_backup_last_success_timestamp_seconds)) / on (instance, kind) group_left"
+    " max by (instance, kind) (bloomberg_backup_max_age_seconds), 1000)"
 )
 
 
@@ -89,7 +91,9 @@ def backups(p: Palette) -> stat.Panel:
     """One tile per kind of backup and repository: the share of its allowed age used (the alert at 100 %)."""
     return (
         big_number(p, "Backups: age, % of the allowed")
-        .with_target(promql("A", BACKUP_ALLOWANCE_USED, legend="{{kind}} → {{repository}}", instant=True))
+        .with_target(
+            promql("A", BACKUP_ALLOWANCE_USED, legend="{{instance}} {{kind}} → {{repository}}", instant=True)
+        )
         .unit("percent")
         .decimals(0)
         .thresholds(load_levels(p))
