@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -41,19 +43,25 @@ SPEC.loader.exec_module(backup)
 
 
 def write_days(server: InfluxDB2, symbols: int, first_day: int, days: int, start: int) -> int:
+    """Random-walk candles (seeded per symbol and day): TSM compresses regular series to almost nothing,
+    so a regular synthetic market would understate what a real one costs."""
     written = 0
     with httpx.Client(timeout=120) as client:
         for day in range(first_day, first_day + days):
             for s in range(symbols):
-                base = 100.0 + 37 * s
+                walk = random.Random(day * 100_003 + s)
+                price = 100.0 + 37 * s
                 lines = []
                 for minute in range(1440):
                     t = start + (day * 1440 + minute) * 60
-                    price = base + ((t // 60) % 600) * 0.01
-                    volume = (t // 60) % 97 + 1
+                    open_ = price
+                    price = round(price * math.exp(walk.gauss(0, 0.0008)), 2)
+                    high = round(max(open_, price) * (1 + abs(walk.gauss(0, 0.0003))), 2)
+                    low = round(min(open_, price) * (1 - abs(walk.gauss(0, 0.0003))), 2)
+                    volume = round(walk.lognormvariate(3, 1), 4)
                     lines.append(
-                        f"candles,symbol=SYM{s}/USDT,source=binance,interval=1m open={price},"
-                        f"high={price + 0.5},low={price - 0.5},close={price + 0.1},volume={volume} {t}"
+                        f"candles,symbol=SYM{s}/USDT,source=binance,interval=1m open={open_},"
+                        f"high={high},low={low},close={price},volume={volume} {t}"
                     )
                 response = client.post(
                     f"{server.url}/api/v2/write",

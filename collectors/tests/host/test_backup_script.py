@@ -178,22 +178,24 @@ def restic() -> Path:
     return RESTIC
 
 
-def test_a_repository_is_created_once_and_a_wrong_password_is_an_error_that_says_so(restic, tmp_path) -> None:
-    (tmp_path / "right").write_text("a-password-of-sixteen+")
-    (tmp_path / "wrong").write_text("another-password-here")
-    repository = {
+def disk_repository(tmp_path: Path, password_file: str) -> dict:
+    """A restic repository on disk under tmp_path, opened with the password in that file."""
+    (tmp_path / password_file).write_text(f"{password_file}-password-of-sixteen+")
+    return {
         "name": "disk",
         "url": str(tmp_path / "repo"),
-        "password_file": str(tmp_path / "right"),
+        "password_file": str(tmp_path / password_file),
         "env_file": None,
     }
+
+
+def test_a_repository_is_created_once_and_a_wrong_password_is_an_error_that_says_so(restic, tmp_path) -> None:
+    repository = disk_repository(tmp_path, "right")
     config = backup.Config.load(config_file(tmp_path, [repository]))
     assert backup.ensure_repository(config, config.repository("disk")) is True
     assert backup.ensure_repository(config, config.repository("disk")) is False
 
-    wrong = backup.Config.load(
-        config_file(tmp_path, [{**repository, "password_file": str(tmp_path / "wrong")}])
-    )
+    wrong = backup.Config.load(config_file(tmp_path, [disk_repository(tmp_path, "wrong")]))
     with pytest.raises(backup.BackupError, match="wrong password"):
         backup.ensure_repository(wrong, wrong.repository("disk"))
     assert len(list((tmp_path / "repo" / "keys").iterdir())) == 1, "no second repository key was made"
@@ -251,14 +253,7 @@ def test_a_bad_configuration_is_refused_with_what_is_wrong(tmp_path, change, mes
 def test_only_a_repository_without_snapshots_gets_a_deploys_first_backups(restic, tmp_path) -> None:
     """A host deployed over an existing history (a lost host being rebuilt) must not make its empty
     stores the newest snapshot: its deploy starts no backup of a kind the repository already holds."""
-    (tmp_path / "password").write_text("a-password-of-sixteen+")
-    repository = {
-        "name": "disk",
-        "url": str(tmp_path / "repo"),
-        "password_file": str(tmp_path / "password"),
-        "env_file": None,
-    }
-    config = backup.Config.load(config_file(tmp_path, [repository]))
+    config = backup.Config.load(config_file(tmp_path, [disk_repository(tmp_path, "password")]))
     backup.ensure_repository(config, config.repository("disk"))
     assert backup.first_backups_due(config) == ["config", "full"]
     (tmp_path / "data").mkdir()

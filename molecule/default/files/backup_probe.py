@@ -28,6 +28,12 @@ def docker(*args: str) -> str:
     return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
+def psql(sql: str) -> str:
+    return docker(
+        "exec", "-u", "postgres", f"{PROJECT}-postgres-1", "psql", "-At", "-d", "bloomberg_config", "-c", sql
+    )
+
+
 def influx(path: str, body: bytes, content_type: str) -> bytes:
     address = docker(
         "inspect",
@@ -136,7 +142,8 @@ def digest() -> dict:
         query = json.dumps(
             {
                 "type": "flux",
-                "query": f'from(bucket: "{bucket}") |> range(start: 0) |> drop(columns: ["_start", "_stop"])',
+                "query": f'from(bucket: "{bucket}") |> range(start: 0)'
+                ' |> filter(fn: (r) => r._measurement == "candles") |> drop(columns: ["_start", "_stop"])',
             }
         )
         rows = [
@@ -152,32 +159,13 @@ def digest() -> dict:
             "values": len(values),
             "sha256": hashlib.sha256("\n".join(values).encode()).hexdigest(),
         }
-    tables = docker(
-        "exec",
-        "-u",
-        "postgres",
-        f"{PROJECT}-postgres-1",
-        "psql",
-        "-At",
-        "-d",
-        "bloomberg_config",
-        "-c",
+    tables = psql(
         "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
-        "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+        "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1"
     ).split()
     for table in tables:
-        rows = docker(
-            "exec",
-            "-u",
-            "postgres",
-            f"{PROJECT}-postgres-1",
-            "psql",
-            "-At",
-            "-d",
-            "bloomberg_config",
-            "-c",
-            f"SELECT md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')), count(*) "
-            f"FROM {table} t",
+        rows = psql(
+            f"SELECT md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')), count(*) FROM {table} t"
         )
         result[f"postgres {table}"] = rows
     database = grafana_volume() / "grafana.db"

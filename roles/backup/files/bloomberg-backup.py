@@ -196,35 +196,22 @@ def restic(config: Config, repo: Repository, *args: str, stdout: Any = subproces
 # --- PostgreSQL -------------------------------------------------------------------------------------
 
 
-def psql(config: Config, script: str) -> str:
-    """Run a psql script (backslash commands allowed) as the superuser, by peer authentication on the
-    container's socket: no password on any command line."""
+def in_postgres(config: Config, *command: str) -> list[str]:
+    """A PostgreSQL client command run in the postgres container as the superuser, by peer
+    authentication on its socket: no password on any command line."""
     pg = config.postgres
+    return [
+        DOCKER, "exec", "-i", "-u", pg["os_user"], required_container(config, pg["service"]),
+        *command, "-U", pg["user"], "-d", pg["database"],
+    ]  # fmt: skip
+
+
+def psql(config: Config, script: str) -> str:
+    """Run a psql script (backslash commands allowed)."""
     with tempfile.TemporaryFile() as source:
         source.write(script.encode())
         source.seek(0)
-        return run(
-            [
-                DOCKER,
-                "exec",
-                "-i",
-                "-u",
-                pg["os_user"],
-                required_container(config, pg["service"]),
-                "psql",
-                "-X",
-                "-At",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-U",
-                pg["user"],
-                "-d",
-                pg["database"],
-                "-f",
-                "-",
-            ],
-            stdin=source,
-        )
+        return run(in_postgres(config, "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-f", "-"), stdin=source)
 
 
 # One count query per table, built and run by the server itself (\gexec): no name is quoted here.
@@ -278,54 +265,26 @@ def dump_rows(config: Config, dump: Path) -> dict[str, int]:
 
 
 def postgres_dump(config: Config, target: Path) -> dict[str, Any]:
-    pg = config.postgres
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("wb") as out:
-        run(
-            [
-                DOCKER,
-                "exec",
-                "-i",
-                "-u",
-                pg["os_user"],
-                required_container(config, pg["service"]),
-                "pg_dump",
-                "-Fc",
-                "-U",
-                pg["user"],
-                "-d",
-                pg["database"],
-            ],
-            stdout=out,
-        )
-    return {"database": pg["database"], "rows": dump_rows(config, target), "bytes": target.stat().st_size}
+        run(in_postgres(config, "pg_dump", "-Fc"), stdout=out)
+    return {
+        "database": config.postgres["database"],
+        "rows": dump_rows(config, target),
+        "bytes": target.stat().st_size,
+    }
 
 
 def postgres_restore(config: Config, dump: Path) -> dict[str, Any]:
-    pg = config.postgres
     # One transaction: a dump that does not apply leaves the database as it was.
     with dump.open("rb") as source:
         run(
-            [
-                DOCKER,
-                "exec",
-                "-i",
-                "-u",
-                pg["os_user"],
-                required_container(config, pg["service"]),
-                "pg_restore",
-                "--clean",
-                "--if-exists",
-                "--single-transaction",
-                "--exit-on-error",
-                "-U",
-                pg["user"],
-                "-d",
-                pg["database"],
-            ],
+            in_postgres(
+                config, "pg_restore", "--clean", "--if-exists", "--single-transaction", "--exit-on-error"
+            ),
             stdin=source,
         )
-    return {"database": pg["database"], "rows": postgres_rows(config)}
+    return {"database": config.postgres["database"], "rows": postgres_rows(config)}
 
 
 # --- Grafana's SQLite database ------------------------------------------------------------------------
