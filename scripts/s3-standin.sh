@@ -18,6 +18,11 @@ answers() {
     "http://$address:$port/" 2>/dev/null
 }
 
+# One start or stop at a time (the sandbox and a Molecule run may ask together).
+mkdir -p .cache
+exec 9>.cache/s3-standin.lock
+flock 9
+
 case "${1:-}" in
   start)
     answers && exit 0
@@ -28,7 +33,8 @@ case "${1:-}" in
       "$venv/bin/pip" install -q -r requirements/s3-standin.txt
       cp requirements/s3-standin.txt "$venv/.requirements"
     fi
-    nohup "$venv/bin/moto_server" -H "$address" -p "$port" >.cache/s3-standin.log 2>&1 &
+    # Without the lock's descriptor: the server outlives this script.
+    nohup "$venv/bin/moto_server" -H "$address" -p "$port" >.cache/s3-standin.log 2>&1 9>&- &
     echo $! >"$pidfile"
     for _ in $(seq 1 60); do
       answers && { echo "s3-standin: listening on http://$address:$port" >&2; exit 0; }
