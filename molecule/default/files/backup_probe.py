@@ -9,6 +9,7 @@ digest   every InfluxDB value of those buckets, every PostgreSQL row and Grafana
 """
 
 import csv
+import functools
 import hashlib
 import json
 import sqlite3
@@ -34,14 +35,21 @@ def psql(sql: str) -> str:
     )
 
 
-def influx(path: str, body: bytes, content_type: str) -> bytes:
+@functools.cache
+def influx_endpoint() -> tuple[str, str]:
+    """InfluxDB's address and operator token, looked up once: the tick writer must not load the Docker
+    engine with a lookup every 20 ms while the backup under test uses it."""
     address = docker(
         "inspect",
         "-f",
         '{{(index .NetworkSettings.Networks "bloomberg-net").IPAddress}}',
         f"{PROJECT}-influxdb-1",
     )
-    token = (SECRETS / "influxdb-admin-token").read_text().strip()
+    return address, (SECRETS / "influxdb-admin-token").read_text().strip()
+
+
+def influx(path: str, body: bytes, content_type: str) -> bytes:
+    address, token = influx_endpoint()
     request = urllib.request.Request(
         f"http://{address}:8086{path}",
         data=body,
