@@ -5,6 +5,8 @@ the timers, root-only secrets, the snapshots in the stand-in's bucket, and a sta
 from __future__ import annotations
 
 import json
+import shlex
+import time
 from pathlib import Path
 
 from test_prometheus import STARTED, active_alerts, wait_for
@@ -59,9 +61,17 @@ def test_a_backup_older_than_its_allowance_raises_its_alert(host):
     if "prometheus" not in STARTED:
         return
     stale = f"{TEXTFILE_DIR}/bloomberg-backup-stale-test.prom"
+    metric = "bloomberg_backup_last_success_timestamp_seconds"
+    # node-exporter drops a series whose HELP and TYPE differ from the same metric's in another file:
+    # the script's own, copied.
+    header = host.check_output(
+        f"grep -E '^# (HELP|TYPE) {metric} ' {TEXTFILE_DIR}/bloomberg-backup-config.prom"
+    )
+    assert header.count("\n") == 1, header
     # A repository whose last good config backup was a day ago (the config kind allows 3 hours).
-    line = 'bloomberg_backup_last_success_timestamp_seconds{kind="config",repository="stale-test"}'
-    assert host.run(f"echo '{line} '$(( $(date +%s) - 86400 )) > {stale}").rc == 0
+    line = f'{metric}{{kind="config",repository="stale-test"}} {int(time.time()) - 86400}'
+    content = f"{header}\n{line}\n"
+    assert host.run(f"printf '%s' {shlex.quote(content)} > {stale}").rc == 0
     try:
         alert = wait_for(lambda: active_alerts(host, "BackupTooOld", repository="stale-test"), timeout=150)[0]
         assert alert["labels"]["kind"] == "config"
