@@ -5,7 +5,11 @@ seed     write three days of 1-minute candles (two symbols) into InfluxDB's mark
          fifth into markets_5m, and make Grafana's volume hold a SQLite database (Grafana itself never
          runs on these targets: this stands for its database file, not for Grafana)
 digest   every InfluxDB value of those buckets, every PostgreSQL row and Grafana's database, as digests
-         and counts (JSON), to compare before the data is destroyed and after the restore
+         and counts (JSON), to compare before the data is damaged or lost and after the restore
+damage   a bad day on a running host: every PostgreSQL table emptied, the markets_5m bucket dropped, the
+         candles and ticks of markets deleted, Grafana's users removed
+write    ticks into InfluxDB for N seconds (a feeder writing while the backup runs)
+ticks    the ticks as restored: how many, and how many lack a field
 """
 
 import csv
@@ -16,6 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -48,12 +53,12 @@ def influx_endpoint() -> tuple[str, str]:
     return address, (SECRETS / "influxdb-admin-token").read_text().strip()
 
 
-def influx(path: str, body: bytes, content_type: str) -> bytes:
+def influx(path: str, body: bytes | None, content_type: str, method: str = "POST") -> bytes:
     address, token = influx_endpoint()
     request = urllib.request.Request(
         f"http://{address}:8086{path}",
         data=body,
-        method="POST",
+        method=method,
         headers={
             "Authorization": f"Token {token}",
             "Content-Type": content_type,
@@ -144,8 +149,31 @@ def ticks() -> dict:
     return {"ticks": len(rows), "torn": len(torn)}
 
 
+def user_tables() -> list[str]:
+    return psql(
+        "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
+        "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1"
+    ).split()
+
+
+def damage() -> dict:
+    psql(f"TRUNCATE {', '.join(user_tables())} CASCADE")
+    listing = influx("/api/v2/buckets?org=bloomberg&name=markets_5m", None, "application/json", "GET")
+    found = json.loads(listing)
+    for bucket in found["buckets"]:
+        influx(f"/api/v2/buckets/{bucket['id']}", None, "application/json", "DELETE")
+    stop = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    # One measurement per call: InfluxDB's delete predicates have no OR.
+    for measurement in ("candles", TICKS):
+        body = {"start": "1970-01-01T00:00:00Z", "stop": stop, "predicate": f'_measurement="{measurement}"'}
+        influx("/api/v2/delete?org=bloomberg&bucket=markets", json.dumps(body).encode(), "application/json")
+    with sqlite3.connect(grafana_volume() / "grafana.db") as db:
+        db.execute('DELETE FROM "user"')
+    return {"dropped_buckets": len(found["buckets"])}
+
+
 def digest() -> dict:
-    result = {}
+    result: dict = {}
     for bucket in BUCKETS:
         query = json.dumps(
             {
@@ -154,24 +182,21 @@ def digest() -> dict:
                 ' |> filter(fn: (r) => r._measurement == "candles") |> drop(columns: ["_start", "_stop"])',
             }
         )
-        rows = [
-            line
-            for line in influx("/api/v2/query?org=bloomberg", query.encode(), "application/json")
-            .decode()
-            .splitlines()
-            if line.strip()
-        ]
+        try:
+            answer = influx("/api/v2/query?org=bloomberg", query.encode(), "application/json")
+        except urllib.error.HTTPError as error:
+            if error.code != 404:
+                raise
+            result[bucket] = "no such bucket"
+            continue
+        rows = [line for line in answer.decode().splitlines() if line.strip()]
         # Table numbers depend on the order of the series in the answer: compare the values, not them.
         values = sorted(",".join(line.split(",")[3:]) for line in rows if not line.startswith(",result"))
         result[bucket] = {
             "values": len(values),
             "sha256": hashlib.sha256("\n".join(values).encode()).hexdigest(),
         }
-    tables = psql(
-        "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
-        "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1"
-    ).split()
-    for table in tables:
+    for table in user_tables():
         rows = psql(
             f"SELECT md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')), count(*) FROM {table} t"
         )
@@ -188,6 +213,7 @@ if __name__ == "__main__":
         "seed": seed,
         "digest": digest,
         "ticks": ticks,
+        "damage": damage,
         "write": lambda: write_ticks(float(sys.argv[2])),
     }
     print(json.dumps(commands[sys.argv[1]](), sort_keys=True))

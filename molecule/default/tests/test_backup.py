@@ -1,5 +1,6 @@
-"""The backup role on the converged target, after side_effect_backup.yml took a full backup into the S3
-stand-in, destroyed every data volume and restored them (that playbook compares every value itself):
+"""The backup role on the target after the side effect: side_effect_backup.yml backed up into the S3
+stand-in, damaged the stores and restored them; side_effect_host_lost.yml replaced the target by a new
+host, deployed and restored it (both compare every value themselves). These tests run on that new host:
 the timers, root-only secrets, the snapshots in the stand-in's bucket, and a stale backup's alert."""
 
 from __future__ import annotations
