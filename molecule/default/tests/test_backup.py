@@ -1,11 +1,12 @@
-"""The backup role on the target after the side effect: side_effect_backup.yml backed up into the S3
-stand-in, damaged the stores and restored them; side_effect_host_lost.yml replaced the target by a new
-host, deployed and restored it (both compare every value themselves). These tests run on that new host:
-the timers, root-only secrets, the snapshots in the stand-in's bucket, and a stale backup's alert."""
+"""The backup role on a converged target: the timers, root-only secrets, the snapshots in the S3 stand-in's
+bucket, and a stale backup's alert. In the default scenario the backups are the deploy's first ones; in the
+restore scenario this runs on the new host that replaced a lost one, deployed and restored (its side effect
+compares every value itself)."""
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import time
 from pathlib import Path
@@ -42,11 +43,11 @@ def test_the_configuration_and_the_repository_secrets_are_roots_alone(host):
 def test_both_kinds_of_snapshot_are_in_the_stand_ins_bucket(host):
     snapshots = json.loads(host.check_output("bloomberg-backup snapshots"))
     assert {tag for snapshot in snapshots for tag in snapshot["tags"]} >= {"config", "full"}
-    # Listed by the S3 server itself, not by restic: one object per snapshot under the host's path.
-    gateway = host.check_output("ip -4 route show default").split()[2]
-    listing = host.check_output(
-        f"curl -fsS 'http://{gateway}:9900/bloomberg-backups?list-type=2&prefix=bloomberg-molecule/snapshots/'"
-    )
+    # Listed by the S3 server itself, not by restic: one object per snapshot under the repository's path.
+    config = json.loads(host.check_output("cat /etc/bloomberg-backup/config.json"))
+    url = config["repositories"][0]["url"]
+    endpoint, bucket, path = re.fullmatch(r"s3:(http://[^/]+)/([^/]+)/(.+)", url).groups()
+    listing = host.check_output(f"curl -fsS '{endpoint}/{bucket}?list-type=2&prefix={path}/snapshots/'")
     assert listing.count("<Key>") == len(snapshots)
 
 
