@@ -1,0 +1,193 @@
+"""The config_files module (roles/common), run for real by ansible-playbook against a scratch directory.
+
+It must write what differs and nothing else, keep a file whose new text fails validation untouched,
+change nothing in check mode, and say every changed path.
+"""
+
+from __future__ import annotations
+
+import grp
+import json
+import os
+import pwd
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def converge(tmp_path: Path, directories: list, files: list, *options: str) -> dict:
+    """One config_files task on this machine; the task's result (its JSON as the playbook recorded it).
+    The playbook's output is kept in tmp_path/output.txt."""
+    result_file = tmp_path / "result.json"
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "hosts": "localhost",
+                    "gather_facts": False,
+                    "roles": [{"role": "common"}],
+                    "tasks": [
+                        {
+                            "name": "The files",
+                            "config_files": {"directories": directories, "files": files},
+                            "register": "outcome",
+                            "ignore_errors": True,
+                        },
+                        {
+                            "name": "Keep the result",
+                            "ansible.builtin.copy": {
+                                "content": "{{ outcome | to_json }}",
+                                "dest": str(result_file),
+                                "mode": "0600",
+                            },
+                            "check_mode": False,
+                        },
+                    ],
+                }
+            ]
+        )
+    )
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    run = subprocess.run(
+        [
+            "ansible-playbook",
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+            str(playbook),
+            *options,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    (tmp_path / "output.txt").write_text(run.stdout + run.stderr)
+    return json.loads(result_file.read_text())
+
+
+def owner_and_group() -> dict:
+    return {"owner": pwd.getpwuid(os.getuid()).pw_name, "group": grp.getgrgid(os.getgid()).gr_name}
+
+
+def mode_of(path: Path) -> str:
+    return oct(stat.S_IMODE(path.stat().st_mode))
+
+
+def test_writes_missing_directories_and_files_then_reports_nothing_on_a_second_run(tmp_path: Path) -> None:
+    home = tmp_path / "etc" / "app"
+    directories = [{"path": str(home / "conf.d"), "mode": "0750", **owner_and_group()}]
+    files = [
+        {"path": str(home / "conf.d" / "a.conf"), "content": "a = 1\n", "mode": "0640", **owner_and_group()},
+        {"path": str(home / "conf.d" / "b.conf"), "content": "b = 2\n", "mode": "0600", **owner_and_group()},
+    ]
+
+    first = converge(tmp_path, directories, files)
+    second = converge(tmp_path, directories, files)
+
+    assert first["changed"] is True
+    assert first["changed_paths"] == [str(home / "conf.d"), *(f["path"] for f in files)]
+    assert (home / "conf.d" / "a.conf").read_text() == "a = 1\n"
+    assert mode_of(home / "conf.d") == "0o750"
+    assert mode_of(home / "conf.d" / "b.conf") == "0o600"
+    assert second["changed"] is False
+    assert second["changed_paths"] == []
+
+
+def test_corrects_only_the_file_that_differs_in_text_or_mode(tmp_path: Path) -> None:
+    files = [
+        {"path": str(tmp_path / name), "content": f"{name}\n", "mode": "0644", **owner_and_group()}
+        for name in ("same", "edited", "loosened")
+    ]
+    converge(tmp_path, [], files)
+    (tmp_path / "edited").write_text("edited by hand\n")
+    (tmp_path / "loosened").chmod(0o666)
+
+    again = converge(tmp_path, [], files)
+
+    assert again["changed_paths"] == [str(tmp_path / "edited"), str(tmp_path / "loosened")]
+    assert (tmp_path / "edited").read_text() == "edited\n"
+    assert mode_of(tmp_path / "loosened") == "0o644"
+
+
+def test_a_file_failing_validation_is_left_as_it_was_and_the_error_names_it(tmp_path: Path) -> None:
+    target = tmp_path / "service.json"
+    target.write_text('{"good": true}\n')
+    files = [
+        {
+            "path": str(target),
+            "content": "{not json\n",
+            "mode": "0644",
+            "validate": f"{sys.executable} -m json.tool %s",
+            **owner_and_group(),
+        }
+    ]
+
+    outcome = converge(tmp_path, [], files)
+
+    assert outcome["failed"] is True
+    assert str(target) in outcome["msg"]
+    assert "validation failed" in outcome["msg"]
+    assert target.read_text() == '{"good": true}\n'
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".service.json")) == []
+
+
+def test_check_mode_reports_the_change_and_its_diff_without_writing(tmp_path: Path) -> None:
+    target = tmp_path / "app.conf"
+    target.write_text("old\n")
+    files = [{"path": str(target), "content": "new\n", "mode": "0644", **owner_and_group()}]
+    directories = [{"path": str(tmp_path / "missing"), "mode": "0755", **owner_and_group()}]
+
+    outcome = converge(tmp_path, directories, files, "--check", "--diff")
+
+    assert outcome["changed_paths"] == [str(tmp_path / "missing"), str(target)]
+    assert outcome["diff"] == [
+        {"before_header": str(target), "after_header": str(target), "before": "old\n", "after": "new\n"}
+    ]
+    assert target.read_text() == "old\n"
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_file_where_a_directory_is_wanted_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "conf.d").write_text("")
+
+    wanted = [{"path": str(tmp_path / "conf.d"), "mode": "0755", **owner_and_group()}]
+
+    outcome = converge(tmp_path, wanted, [])
+
+    assert outcome["failed"] is True
+    assert "is not a directory" in outcome["msg"]
+
+
+def test_the_contents_are_not_echoed_back_since_they_may_carry_a_token(tmp_path: Path) -> None:
+    files = [
+        {
+            "path": str(tmp_path / "alertmanager.yml"),
+            "content": "url: https://hooks.example/T0KEN-1234\n",
+            "mode": "0600",
+            **owner_and_group(),
+        }
+    ]
+
+    outcome = converge(tmp_path, [], files, "-vvv")
+
+    assert outcome["changed_paths"] == [files[0]["path"]]
+    assert "T0KEN-1234" not in json.dumps(outcome)
+    assert "T0KEN-1234" not in (tmp_path / "output.txt").read_text()
