@@ -12,6 +12,11 @@ def test_essential_packages_are_installed(host, package):
     assert host.package(package).is_installed
 
 
+def test_a_successful_index_refresh_is_stamped_so_the_next_runs_skip_theirs(host):
+    """The apt module's cache_valid_time reads this stamp; without it Debian refreshes on every run."""
+    assert host.file("/var/lib/apt/periodic/update-success-stamp").is_file
+
+
 def test_the_sandbox_admin_exists_with_only_its_key(host, sandbox_vars, sandbox_public_key):
     admin = sandbox_vars["base_admin_users"][0]["name"]
     user = host.user(admin)
