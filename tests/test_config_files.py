@@ -11,13 +11,11 @@ import json
 import os
 import pwd
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
 import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
+from playbook_run import ROOT, ansible_playbook
 
 
 def converge(tmp_path: Path, directories: list, files: list, *options: str) -> dict:
@@ -53,30 +51,17 @@ def converge(tmp_path: Path, directories: list, files: list, *options: str) -> d
             ]
         )
     )
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
-        "ANSIBLE_NOCOLOR": "1",
-    }
-    run = subprocess.run(
-        [
-            "ansible-playbook",
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            f"ansible_python_interpreter={sys.executable}",
-            str(playbook),
-            *options,
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    run = ansible_playbook(
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+        str(playbook),
+        *options,
+        env={"ANSIBLE_ROLES_PATH": str(ROOT / "roles")},
         timeout=120,
-        check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     (tmp_path / "output.txt").write_text(run.stdout + run.stderr)

@@ -6,14 +6,13 @@ with a message that says what to set.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
+from playbook_run import ROOT, ansible_playbook
 
-ROOT = Path(__file__).resolve().parents[1]
 GOOD_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKexampleexampleexampleexampleexampleexample alice@laptop"
 
 
@@ -41,21 +40,14 @@ def run_preflight(
             }
         )
     )
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_CACHE_PLUGIN": "memory",
-    }
-    command = ["ansible-playbook", "-i", str(inventory), playbook, "--tags=preflight"]
-    return subprocess.run(
-        [*command, "-e", "ansible_become=false"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    return ansible_playbook(
+        "-i",
+        str(inventory),
+        playbook,
+        "--tags=preflight",
+        "-e",
+        "ansible_become=false",
+        env={"ANSIBLE_CACHE_PLUGIN": "memory"},
     )
 
 
