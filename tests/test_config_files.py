@@ -176,3 +176,62 @@ def test_the_contents_are_not_echoed_back_since_they_may_carry_a_token(tmp_path:
     assert outcome["changed_paths"] == [files[0]["path"]]
     assert "T0KEN-1234" not in json.dumps(outcome)
     assert "T0KEN-1234" not in (tmp_path / "output.txt").read_text()
+
+
+def test_a_link_in_place_of_a_file_is_replaced_and_a_link_to_a_directory_stands_for_it(
+    tmp_path: Path,
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o755)
+    (tmp_path / "conf.d").symlink_to(elsewhere)
+    (elsewhere / "shared.conf").write_text("shared\n")
+    (tmp_path / "app.conf").symlink_to(elsewhere / "shared.conf")
+    directories = [{"path": str(tmp_path / "conf.d"), "mode": "0700", **owner_and_group()}]
+    files = [{"path": str(tmp_path / "app.conf"), "content": "own\n", "mode": "0644", **owner_and_group()}]
+
+    first = converge(tmp_path, directories, files)
+    second = converge(tmp_path, directories, files, "--check")
+
+    assert first["changed_paths"] == [str(tmp_path / "conf.d"), str(tmp_path / "app.conf")]
+    assert mode_of(elsewhere) == "0o700"
+    assert not (tmp_path / "app.conf").is_symlink()
+    assert (tmp_path / "app.conf").read_text() == "own\n"
+    assert (elsewhere / "shared.conf").read_text() == "shared\n"
+    assert second["changed"] is False
+
+
+def test_a_failure_part_way_still_reports_what_was_written_before_it(tmp_path: Path) -> None:
+    files = [
+        {"path": str(tmp_path / "first.conf"), "content": "1\n", "mode": "0644", **owner_and_group()},
+        {"path": str(tmp_path / "second.conf"), "content": "2\n", "mode": "0644", "validate": "false %s"},
+    ]
+
+    outcome = converge(tmp_path, [], files)
+
+    assert outcome["failed"] is True
+    assert outcome["changed"] is True
+    assert outcome["changed_paths"] == [str(tmp_path / "first.conf")]
+    assert not (tmp_path / "second.conf").exists()
+
+
+def test_a_malformed_entry_is_named_without_echoing_any_contents(tmp_path: Path) -> None:
+    files = [
+        {"path": str(tmp_path / "a.conf"), "content": "T0KEN-1234\n", "mode": "0600", **owner_and_group()},
+        {"path": str(tmp_path / "b.conf"), "content": "T0KEN-5678\n", "mode": "0600", "ownr": "root"},
+    ]
+
+    outcome = converge(tmp_path, [], files, "-vvv")
+
+    assert outcome["failed"] is True
+    assert "files entry 2" in outcome["msg"]
+    assert "ownr" in outcome["msg"]
+    assert "T0KEN" not in (tmp_path / "output.txt").read_text()
+    assert not (tmp_path / "a.conf").exists()
+
+
+def test_an_unquoted_octal_mode_means_what_it_says(tmp_path: Path) -> None:
+    files = [{"path": str(tmp_path / "a.conf"), "content": "a\n", "mode": 0o640, **owner_and_group()}]
+
+    converge(tmp_path, [], files)
+
+    assert mode_of(tmp_path / "a.conf") == "0o640"
