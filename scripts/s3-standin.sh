@@ -4,6 +4,8 @@
 # memory: a restart empties it (the backup role creates a missing repository at its next run).
 #   scripts/s3-standin.sh start   start it unless it answers already
 #   scripts/s3-standin.sh stop    stop the one this script started
+#   scripts/s3-standin.sh empty BUCKET/PREFIX   remove what a previous run left under a prefix (a target's
+#                                 repository), for a test that needs an empty one while others use moto
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,8 +49,24 @@ case "${1:-}" in
     [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
     rm -f "$pidfile"
     ;;
+  empty)
+    where=${2:?usage: $0 empty BUCKET/PREFIX}
+    "$venv/bin/python" - "http://$address:$port" "$where" <<'PY'
+import sys
+
+import boto3
+
+endpoint, where = sys.argv[1:]
+bucket, _, prefix = where.partition("/")
+s3 = boto3.resource(
+    "s3", endpoint_url=endpoint, aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1"
+)
+if s3.Bucket(bucket) in s3.buckets.all():
+    s3.Bucket(bucket).objects.filter(Prefix=prefix.rstrip("/") + "/").delete()
+PY
+    ;;
   *)
-    echo "usage: $0 start | stop" >&2
+    echo "usage: $0 start | stop | empty BUCKET/PREFIX" >&2
     exit 2
     ;;
 esac
