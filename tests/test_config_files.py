@@ -184,7 +184,9 @@ def test_a_link_in_place_of_a_file_is_replaced_and_a_link_to_a_directory_stands_
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir(mode=0o755)
     (tmp_path / "conf.d").symlink_to(elsewhere)
-    (elsewhere / "shared.conf").write_text("shared\n")
+    # The same text as wanted, another mode: only replacing the link gives the file its own attributes.
+    (elsewhere / "shared.conf").write_text("own\n")
+    (elsewhere / "shared.conf").chmod(0o600)
     (tmp_path / "app.conf").symlink_to(elsewhere / "shared.conf")
     directories = [{"path": str(tmp_path / "conf.d"), "mode": "0700", **owner_and_group()}]
     files = [{"path": str(tmp_path / "app.conf"), "content": "own\n", "mode": "0644", **owner_and_group()}]
@@ -195,8 +197,8 @@ def test_a_link_in_place_of_a_file_is_replaced_and_a_link_to_a_directory_stands_
     assert first["changed_paths"] == [str(tmp_path / "conf.d"), str(tmp_path / "app.conf")]
     assert mode_of(elsewhere) == "0o700"
     assert not (tmp_path / "app.conf").is_symlink()
-    assert (tmp_path / "app.conf").read_text() == "own\n"
-    assert (elsewhere / "shared.conf").read_text() == "shared\n"
+    assert mode_of(tmp_path / "app.conf") == "0o644"
+    assert mode_of(elsewhere / "shared.conf") == "0o600"
     assert second["changed"] is False
 
 
