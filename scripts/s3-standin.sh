@@ -51,6 +51,7 @@ case "${1:-}" in
     ;;
   empty)
     where=${2:?usage: $0 empty BUCKET/PREFIX}
+    answers || exit 0  # not running: it holds nothing
     "$venv/bin/python" - "http://$address:$port" "$where" <<'PY'
 import sys
 
