@@ -2,13 +2,14 @@
 # The machine packages that `make test` needs beside the Python toolchain: a Docker engine for the
 # Molecule targets, debootstrap to build their image offline, and the real servers the Python tests
 # start for themselves (PostgreSQL; victoria-metrics as an InfluxDB v2 write endpoint; promtool;
-# InfluxDB 1.x, whose influxd parses the dashboards' InfluxQL).
+# InfluxDB 1.x, whose influxd parses the dashboards' InfluxQL), and iproute2 (`ip`: the bridge's address).
 # Debian/Ubuntu as root: installs what is missing. Elsewhere: says what to install.
 set -euo pipefail
 
 packages=(
   docker.io
   debootstrap
+  iproute2
   postgresql
   victoria-metrics
   prometheus

@@ -13,7 +13,24 @@ port=9900
 venv=.cache/s3-standin-venv
 pidfile=.cache/s3-standin.pid
 python=${PYTHON:-python3.11}
-address=$(docker network inspect bridge -f '{{(index .IPAM.Config 0).Gateway}}')
+
+# The default bridge's address on this machine. Docker 20.10 (Debian 12's docker.io) leaves the gateway out
+# of the bridge's IPAM configuration: it is then read from the bridge's interface.
+bridge_address() {
+  local gateway interface
+  gateway=$(docker network inspect bridge -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}')
+  if [ -n "$gateway" ]; then
+    echo "$gateway"
+    return
+  fi
+  interface=$(docker network inspect bridge -f '{{index .Options "com.docker.network.bridge.name"}}')
+  ip -4 -o addr show dev "${interface:-docker0}" | awk '{ split($4, a, "/"); print a[1]; exit }'
+}
+address=$(bridge_address)
+if [ -z "$address" ]; then
+  echo "s3-standin: found no address on Docker's default bridge (docker network inspect bridge)" >&2
+  exit 1
+fi
 
 answers() {
   "$python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \

@@ -40,7 +40,7 @@ wait_for_boot() {
 case "${1:-up}" in
   up)
     shift || true
-    ansible-playbook scripts/sandbox-key.yml
+    [ -f "$key" ] && [ -f "$key.pub" ] || ansible-playbook scripts/sandbox-key.yml
     create
     wait_for_boot
     scripts/provide-offline-assets.sh "$name"

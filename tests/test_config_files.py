@@ -1,7 +1,8 @@
 """The config_files module (roles/common), run for real by ansible-playbook against a scratch directory.
 
 It must write what differs and nothing else, keep a file whose new text fails validation untouched,
-change nothing in check mode, and say every changed path.
+change nothing in check mode, and say every changed path; in another package's file, only the lines it is
+given.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import yaml
 from playbook_run import ROOT, ansible_playbook
 
 
-def converge(tmp_path: Path, directories: list, files: list, *options: str) -> dict:
-    """One config_files task on this machine; the task's result (its JSON as the playbook recorded it).
-    The playbook's output is kept in tmp_path/output.txt."""
+def converge(tmp_path: Path, directories: list, files: list, *options: str, **more: list) -> dict:
+    """One config_files task on this machine (more: its other lists, attributes and edits); the task's
+    result (its JSON as the playbook recorded it). The playbook's output is kept in tmp_path/output.txt."""
     result_file = tmp_path / "result.json"
     playbook = tmp_path / "play.yml"
     playbook.write_text(
@@ -33,7 +34,7 @@ def converge(tmp_path: Path, directories: list, files: list, *options: str) -> d
                     "tasks": [
                         {
                             "name": "The files",
-                            "config_files": {"directories": directories, "files": files},
+                            "config_files": {"directories": directories, "files": files, **more},
                             "register": "outcome",
                             "ignore_errors": True,
                         },
@@ -237,3 +238,144 @@ def test_an_unquoted_octal_mode_means_what_it_says(tmp_path: Path) -> None:
     converge(tmp_path, [], files)
 
     assert mode_of(tmp_path / "a.conf") == "0o640"
+
+
+def test_attributes_are_corrected_on_paths_that_exist_and_absent_ones_stay_absent(tmp_path: Path) -> None:
+    (tmp_path / "crontab").write_text("# m h dom mon dow user command\n")
+    (tmp_path / "crontab").chmod(0o644)
+    (tmp_path / "home").mkdir(mode=0o755)
+    wanted = [
+        {"path": str(tmp_path / "crontab"), "mode": "0600"},
+        {"path": str(tmp_path / "home"), "mode": "0750"},
+        {"path": str(tmp_path / "absent"), "mode": "0700"},
+    ]
+
+    first = converge(tmp_path, [], [], attributes=wanted)
+    second = converge(tmp_path, [], [], attributes=wanted)
+
+    assert first["changed_paths"] == [str(tmp_path / "crontab"), str(tmp_path / "home")]
+    assert first["changed_files"] == []
+    assert mode_of(tmp_path / "crontab") == "0o600"
+    assert mode_of(tmp_path / "home") == "0o750"
+    assert not (tmp_path / "absent").exists()
+    assert second["changed"] is False
+
+
+LOGIN_DEFS = """# the distribution's comments stay
+#PASS_MAX_DAYS 99999
+PASS_MAX_DAYS\t99999
+UMASK\t\t022
+ENCRYPT_METHOD SHA512
+"""
+
+
+def test_edits_set_only_the_given_lines_and_keep_the_rest_of_the_file_and_its_mode(tmp_path: Path) -> None:
+    target = tmp_path / "login.defs"
+    target.write_text(LOGIN_DEFS)
+    target.chmod(0o640)
+    edits = [
+        {
+            "path": str(target),
+            "lines": [
+                {"regexp": r"^#?\s*PASS_MAX_DAYS\s", "line": "PASS_MAX_DAYS\t90"},
+                {"regexp": r"^#?\s*UMASK\s", "line": "UMASK\t\t027"},
+                {"regexp": r"^#?\s*SHA_CRYPT_MIN_ROUNDS\s", "line": "SHA_CRYPT_MIN_ROUNDS\t640000"},
+                {"line": "# managed in part by Ansible", "first": True},
+            ],
+        }
+    ]
+
+    first = converge(tmp_path, [], [], edits=edits)
+    second = converge(tmp_path, [], [], edits=edits)
+
+    assert first["changed_files"] == [str(target)]
+    assert target.read_text() == (
+        "# managed in part by Ansible\n"
+        "# the distribution's comments stay\n"
+        "#PASS_MAX_DAYS 99999\n"
+        "PASS_MAX_DAYS\t90\n"
+        "UMASK\t\t027\n"
+        "ENCRYPT_METHOD SHA512\n"
+        "SHA_CRYPT_MIN_ROUNDS\t640000\n"
+    )
+    assert mode_of(target) == "0o640"
+    assert second["changed"] is False
+
+
+def test_an_edit_failing_validation_or_of_a_missing_file_changes_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "sshd_config"
+    target.write_text("Port 22\n")
+    rejected = [
+        {"path": str(target), "lines": [{"line": "Include x", "first": True}], "validate": "false %s"}
+    ]
+    optional = [{"path": str(tmp_path / "50-cloud-init.conf"), "lines": [{"line": "a"}], "missing": "skip"}]
+    required = [{"path": str(tmp_path / "login.defs"), "lines": [{"line": "a"}]}]
+
+    refused = converge(tmp_path, [], [], edits=rejected)
+    skipped = converge(tmp_path, [], [], edits=optional)
+    missing = converge(tmp_path, [], [], edits=required)
+
+    assert refused["failed"] is True
+    assert "validation failed" in refused["msg"]
+    assert target.read_text() == "Port 22\n"
+    assert skipped["changed"] is False
+    assert not (tmp_path / "50-cloud-init.conf").exists()
+    assert missing["failed"] is True
+    assert "login.defs does not exist" in missing["msg"]
+
+
+def test_check_mode_shows_an_edit_without_making_it(tmp_path: Path) -> None:
+    target = tmp_path / "sysstat"
+    target.write_text('ENABLED="false"\n')
+    edits = [{"path": str(target), "lines": [{"regexp": "^ENABLED=", "line": 'ENABLED="true"'}]}]
+
+    outcome = converge(tmp_path, [], [], "--check", "--diff", edits=edits)
+
+    assert outcome["diff"] == [
+        {
+            "before_header": str(target),
+            "after_header": str(target),
+            "before": 'ENABLED="false"\n',
+            "after": 'ENABLED="true"\n',
+        }
+    ]
+    assert target.read_text() == 'ENABLED="false"\n'
+
+
+def test_a_drop_in_for_a_package_the_host_lacks_is_left_out_when_asked(tmp_path: Path) -> None:
+    files = [
+        {
+            "path": str(tmp_path / "cloud.cfg.d" / "99-ssh.cfg"),
+            "content": "ssh_pwauth: false\n",
+            "mode": "0644",
+            "only_if_directory_exists": True,
+            **owner_and_group(),
+        }
+    ]
+
+    absent = converge(tmp_path, [], files)
+    (tmp_path / "cloud.cfg.d").mkdir()
+    present = converge(tmp_path, [], files)
+
+    assert absent["changed"] is False
+    assert absent["left_out"] == [files[0]["path"]]
+    assert present["changed_files"] == [files[0]["path"]]
+    assert present["left_out"] == []
+    assert (tmp_path / "cloud.cfg.d" / "99-ssh.cfg").read_text() == "ssh_pwauth: false\n"
+
+
+def test_unwanted_files_and_links_are_removed_and_a_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "default").write_text("server {}\n")
+    (tmp_path / "enabled").symlink_to(tmp_path / "default")
+    (tmp_path / "conf.d").mkdir()
+
+    first = converge(tmp_path, [], [], absent=[str(tmp_path / "enabled"), str(tmp_path / "default")])
+    second = converge(tmp_path, [], [], absent=[str(tmp_path / "enabled"), str(tmp_path / "default")])
+    refused = converge(tmp_path, [], [], absent=[str(tmp_path / "conf.d")])
+
+    assert first["changed_files"] == [str(tmp_path / "enabled"), str(tmp_path / "default")]
+    assert not (tmp_path / "default").exists()
+    assert not (tmp_path / "enabled").is_symlink()
+    assert second["changed"] is False
+    assert refused["failed"] is True
+    assert (tmp_path / "conf.d").is_dir()
