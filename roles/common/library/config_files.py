@@ -99,12 +99,8 @@ FILE_SPEC = {
     "validate": {"type": "str"},
     "only_if_directory_exists": {"type": "bool", "default": False},
 }
-ATTRIBUTES_SPEC = {
-    "path": {"type": "path", "required": True},
-    "mode": {"type": "raw", "required": True},
-    "owner": {"type": "str"},
-    "group": {"type": "str"},
-}
+# Owner and group are left as they are unless given.
+ATTRIBUTES_SPEC = {**DIRECTORY_SPEC, "owner": {"type": "str"}, "group": {"type": "str"}}
 LINE_SPEC = {
     "line": {"type": "str", "required": True},
     "regexp": {"type": "str"},
