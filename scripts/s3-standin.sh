@@ -18,7 +18,8 @@ python=${PYTHON:-python3.11}
 # of the bridge's IPAM configuration: it is then read from the bridge's interface.
 bridge_address() {
   local gateway interface
-  gateway=$(docker network inspect bridge -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}')
+  gateway=$(docker network inspect bridge -f '{{range .IPAM.Config}}{{.Gateway}}{{"\n"}}{{end}}' \
+    | grep -m1 -E '^[0-9]+(\.[0-9]+){3}$' || true)
   if [ -n "$gateway" ]; then
     echo "$gateway"
     return

@@ -379,3 +379,23 @@ def test_unwanted_files_and_links_are_removed_and_a_directory_is_refused(tmp_pat
     assert second["changed"] is False
     assert refused["failed"] is True
     assert (tmp_path / "conf.d").is_dir()
+
+
+def test_a_drop_in_whose_directory_the_same_task_makes_is_written(tmp_path: Path) -> None:
+    directories = [{"path": str(tmp_path / "jail.d"), "mode": "0755", **owner_and_group()}]
+    files = [
+        {
+            "path": str(tmp_path / "jail.d" / "nginx.local"),
+            "content": "[nginx-limit-req]\n",
+            "mode": "0644",
+            "only_if_directory_exists": True,
+            **owner_and_group(),
+        }
+    ]
+
+    checked = converge(tmp_path, directories, files, "--check")
+    written = converge(tmp_path, directories, files)
+
+    assert checked["changed_paths"] == [directories[0]["path"], files[0]["path"]]
+    assert written["left_out"] == []
+    assert (tmp_path / "jail.d" / "nginx.local").read_text() == "[nginx-limit-req]\n"

@@ -301,18 +301,21 @@ def main() -> None:
     changed_paths: list[str] = []
     changed_files: list[str] = []
     diffs: list[dict] = []
-    # A drop-in for a package the host does not have.
-    left_out = [
-        entry["path"]
-        for entry in files
-        if entry["only_if_directory_exists"] and not os.path.isdir(os.path.dirname(entry["path"]))
-    ]
+    left_out: list[str] = []
+    # In check mode, the directories this run would make count as made.
+    planned = {os.path.realpath(entry["path"]) for entry in module.params["directories"]}
     try:
         for entry in module.params["directories"]:
             if directory_in_place(module, entry):
                 changed_paths.append(entry["path"])
         for entry in files:
-            if entry["path"] not in left_out and file_in_place(module, entry, diffs):
+            directory = os.path.realpath(os.path.dirname(entry["path"]))
+            if entry["only_if_directory_exists"] and not (
+                os.path.isdir(directory) or (module.check_mode and directory in planned)
+            ):
+                # A drop-in for a package the host does not have.
+                left_out.append(entry["path"])
+            elif file_in_place(module, entry, diffs):
                 changed_paths.append(entry["path"])
                 changed_files.append(entry["path"])
         for entry in module.params["attributes"]:

@@ -15,7 +15,7 @@ module: compose_probe
 short_description: Whether `docker compose up --wait` has anything to do for a fragment's services
 description:
   - C(docker compose up --wait) through community.docker costs more than a second even when every
-    container is current. This module asks the engine the same questions in three quick commands and
+    container is current. This module asks the engine the same questions in four quick commands and
     lists the services that are current, so that the up runs only for a fragment with something to do.
   - A service is current when each of its containers (there must be one) runs, is healthy or has no
     health check, was created from the fragment's present definition (Compose's config hash label
@@ -128,9 +128,11 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
             text=True,
         )
-        running = containers(module, project, services)
-        images = image_ids(module, {c["Config"]["Image"] for c in running})
-        hashes = config_hashes(hashing)
+        try:
+            running = containers(module, project, services)
+            images = image_ids(module, {c["Config"]["Image"] for c in running})
+        finally:
+            hashes = config_hashes(hashing)
         for service in services:
             own = [c for c in running if c["Config"]["Labels"]["com.docker.compose.service"] == service]
             if own and all(is_current(c, hashes, images) for c in own):
