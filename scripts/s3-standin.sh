@@ -54,7 +54,8 @@ case "${1:-}" in
       cp requirements/s3-standin.txt "$venv/.requirements"
     fi
     # Without the lock's descriptor: the server outlives this script.
-    nohup "$venv/bin/moto_server" -H "$address" -p "$port" >.cache/s3-standin.log 2>&1 9>&- &
+    # In a session of its own: no signal meant for the process group of the run that started it reaches it.
+    nohup setsid "$venv/bin/moto_server" -H "$address" -p "$port" >.cache/s3-standin.log 2>&1 9>&- &
     echo $! >"$pidfile"
     for _ in $(seq 1 60); do
       answers && { echo "s3-standin: listening on http://$address:$port" >&2; exit 0; }
