@@ -13,6 +13,14 @@ SANDBOX_VARS = (
 SANDBOX_KEY = Path.home() / ".cache" / "bloomberg-sandbox" / "id_ed25519.pub"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "drill: stops or kills a service and waits for its alert and its return (minutes each); what it "
+        "proves does not depend on the data, so the restore scenario leaves it to the default one",
+    )
+
+
 @pytest.fixture(scope="session")
 def sandbox_vars() -> dict:
     return yaml.safe_load(SANDBOX_VARS.read_text())

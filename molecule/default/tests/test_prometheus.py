@@ -195,6 +195,7 @@ def api_ready(host) -> bool:
     return answer.rc == 0 and json.loads(answer.stdout or "{}").get("status") == "ready"
 
 
+@pytest.mark.drill
 @pytest.mark.parametrize(
     ("service", "alertname", "labels"),
     [
@@ -231,6 +232,7 @@ def test_a_stopped_container_raises_its_down_alert(host, service, alertname, lab
             wait_healthy(host, collector)
 
 
+@pytest.mark.drill
 def test_a_crashed_container_comes_back_by_its_restart_policy(host):
     """A crash is the main process dying under the engine; `docker kill` would not do: Docker counts it as
     a manual stop, after which no restart policy applies (seen with Docker 20.10)."""
