@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from marketdash.news import sentiment
 from marketdash.news.evaluation import evaluate, read_labelled
 from marketdash.news.sentiment import FinanceSentiment, plain_score, read_lexicon
 
@@ -76,6 +78,64 @@ def test_labelled_set_is_balanced_and_a_few_hundred_strong():
     assert len(rows) >= 300
     assert max(counts.values()) - min(counts.values()) <= 10
     assert len({headline for _, headline in rows}) == len(rows)
+
+
+def test_no_headline_is_both_tuned_on_and_held_out():
+    def headlines(name: str) -> set[str]:
+        return {" ".join(headline.lower().split()) for _, headline in read_labelled(DATA / name)}
+
+    assert not headlines("headlines.tsv") & headlines("headlines_holdout.tsv")
+
+
+def every_pattern_applied(text: str) -> str:
+    """The rewriting with no word filter: every rule, the phrases and the percentages, in that order."""
+    for pattern, token, _ in sentiment._RULES:
+        text = pattern.sub(token, text)
+    every_phrase = MODEL._compile_phrases(MODEL._phrase_keys)
+    text = every_phrase.sub(lambda m: f" {MODEL._phrase_tokens[' '.join(m.group(0).lower().split())]} ", text)
+    return sentiment._PERCENT_DOWN.sub(" zzfinpctdown ", sentiment._PERCENT_UP.sub(" zzfinpctup ", text))
+
+
+def random_headlines(count: int) -> list[str]:
+    """Headlines made of the words the patterns look for, their neighbours and the joints between words."""
+    rng = random.Random(20261204)
+    extra = (
+        "inflation losses gains hopes fears jobless claims job cuts borrowing costs selling pressure "
+        "rises falls cools surges fade gives up pared narrows to a record new multi-year lows highs "
+        "bitcoin stocks shares the as after highsmith lowsy up down "
+        "5% +8% -3.5% \u22122% all-time rate-cut 52-week won't"
+    )
+    # The rules' words more often than the phrases' (there are far more of those): each rule fires.
+    vocabulary = [word for phrase in MODEL._phrase_tokens for word in phrase.split()] + 5 * extra.split(" ")
+    joints = [" ", " ", " ", "  ", "-", ", ", ": ", "'s ", "\n"]
+    headlines = []
+    for _ in range(count):
+        words = [rng.choice(vocabulary) for _ in range(rng.randint(1, 12))]
+        words = [word.upper() if rng.random() < 0.1 else word for word in words]
+        headlines.append("".join(word + rng.choice(joints) for word in words).strip())
+    return headlines
+
+
+def test_the_word_filter_never_changes_the_rewriting():
+    # The filter only skips a pattern that cannot match; a mistake in it would drop a rule silently.
+    labelled = [
+        headline
+        for name in ("headlines.tsv", "headlines_holdout.tsv")
+        for _, headline in read_labelled(DATA / name)
+    ]
+    fired = {"zzfinworsens": 0, "zzfinimproves": 0, "zzfinphrase": 0, "zzfinpctup": 0, "zzfinpctdown": 0}
+    for headline in labelled + random_headlines(3000):
+        expected = every_pattern_applied(headline)
+        assert MODEL.rewrite(headline) == expected, headline
+        for token in fired:
+            fired[token] += token in expected
+    # Each kind of pattern fired often enough for the comparison to mean something.
+    assert min(fired.values()) >= 50, fired
+
+
+def test_a_phrase_without_a_word_is_refused_with_its_text():
+    with pytest.raises(ValueError, match="':-\\) :-\\)' has no word"):
+        FinanceSentiment({":-) :-)": 1.0})
 
 
 def test_lexicon_lines_must_be_term_tab_valence():

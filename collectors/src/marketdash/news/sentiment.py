@@ -12,6 +12,11 @@ express, each applied by rewriting the text into tokens the extended lexicon sco
 
 VADER's own rules (negation, "but", intensifiers, capitals, punctuation) then run unchanged.
 
+Most headlines hold nothing a rule or a phrase could match. Each rule and the phrases know the words one of
+their matches must contain (every match begins and ends on a word boundary, so such a word stands whole
+among the headline's words); the headline's words are collected once, and a pattern runs only when one of
+its words is there. The rewriting then costs a fraction of VADER's own pass instead of as much again.
+
 Command line: `python -m marketdash.news.sentiment [--plain] [--with-text] < headlines.txt` prints one
 score per input line.
 """
@@ -22,7 +27,7 @@ import argparse
 import re
 import sys
 from collections.abc import Callable, Iterable
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -55,24 +60,41 @@ _FALL = (
 _BETWEEN = r"(?:\s+[\w'\u2019-]+){0,3}?\s+"
 # "... falls to a record low" is the fall, not a second piece of news: the tail goes with the move.
 _TO_EXTREME = (
-    r"(?:\s+to\s+(?:an?\s+)?(?:record|fresh|new|[\w-]+-(?:year|month|week)|all-time)\s+(?:lows?|highs?))?"
+    r"(?:\s+to\s+(?:an?\s+)?(?:record|fresh|new|[\w-]+-(?:year|month|week)|all-time)\s+(?:lows?|highs?)\b)?"
 )
-_RULES: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
+_WORD = re.compile(r"\w+")
+
+
+def _key_words(alternatives: Iterable[str]) -> frozenset[str]:
+    """For each alternative, its longest word: a text that matches the alternative holds that word whole."""
+    return frozenset(max(_WORD.findall(alternative.lower()), key=len) for alternative in alternatives)
+
+
+_Replacement = str | Callable[[re.Match[str]], str]
+# (pattern, replacement, the words one of which every match contains)
+_RULES: tuple[tuple[re.Pattern[str], _Replacement, frozenset[str]], ...] = (
     (
         re.compile(rf"\b(?:{_GIVE_UP})\b(?:\s+[\w'\u2019-]+){{0,2}}?\s+gains\b", re.IGNORECASE),
         " zzfinworsens ",
+        frozenset({"gains"}),
     ),
     (
         re.compile(rf"\b(?:{_WIN_BACK})\b(?:\s+[\w'\u2019-]+){{0,2}}?\s+losses\b", re.IGNORECASE),
         " zzfinimproves ",
+        frozenset({"losses"}),
     ),
-    (re.compile(rf"\b(?:{_GOOD_THINGS})\b{_BETWEEN}(?:{_FADE})\b", re.IGNORECASE), " zzfinworsens "),
+    (
+        re.compile(rf"\b(?:{_GOOD_THINGS})\b{_BETWEEN}(?:{_FADE})\b", re.IGNORECASE),
+        " zzfinworsens ",
+        _key_words(_GOOD_THINGS.split("|")),
+    ),
     # One pattern for both directions: the verb nearest to the bad thing decides.
     (
         re.compile(
             rf"\b(?:{_BAD_THINGS})\b{_BETWEEN}(?:(?P<worse>{_RISE})|{_FALL})\b{_TO_EXTREME}", re.IGNORECASE
         ),
         lambda match: " zzfinworsens " if match.group("worse") else " zzfinimproves ",
+        _key_words(_BAD_THINGS.split("|")),
     ),
 )
 _PERCENT_UP = re.compile(r"(?:\bup\s+|(?<![\w.])\+\s?)\d+(?:[.,]\d+)?\s?%", re.IGNORECASE)
@@ -128,24 +150,44 @@ class FinanceSentiment:
             self._phrase_tokens[phrase] = token
             if valence != 0:
                 self._vader.lexicon[token] = valence
+        # Longest first, so that "all-time highs" wins over "all-time high"; each keyed by its longest word.
+        self._phrase_order = sorted(phrases, key=len, reverse=True)
+        self._phrase_key: dict[str, str] = {}
+        for phrase in self._phrase_order:
+            phrase_words = _WORD.findall(phrase.lower())
+            if not phrase_words:
+                raise ValueError(f"finance lexicon phrase {phrase!r} has no word to look for")
+            self._phrase_key[phrase] = max(phrase_words, key=len)
+        self._phrase_keys = frozenset(self._phrase_key.values())
+        self._phrase_pattern = lru_cache(maxsize=1024)(self._compile_phrases)
+
+    def _compile_phrases(self, keys: frozenset[str]) -> re.Pattern[str]:
+        """One pattern of the phrases whose word is among keys: those absent could not match anyway."""
         alternatives = "|".join(
             r"\s+".join(re.escape(word) for word in phrase.split())
-            for phrase in sorted(phrases, key=len, reverse=True)
+            for phrase in self._phrase_order
+            if self._phrase_key[phrase] in keys
         )
-        self._phrases = (
-            re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE) if phrases else None
-        )
+        return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
+
+    def _phrase_token(self, match: re.Match[str]) -> str:
+        return f" {self._phrase_tokens[' '.join(match.group(0).lower().split())]} "
 
     def rewrite(self, text: str) -> str:
         """The text as the extended VADER reads it: rules and phrases turned into scored tokens."""
-        for pattern, token in _RULES:
-            text = pattern.sub(token, text)
-        if self._phrases is not None:
-            text = self._phrases.sub(
-                lambda m: f" {self._phrase_tokens[' '.join(m.group(0).lower().split())]} ", text
-            )
-        text = _PERCENT_UP.sub(" zzfinpctup ", text)
-        return _PERCENT_DOWN.sub(" zzfinpctdown ", text)
+        # A rule's match begins and ends on a word boundary and its token is spaced: the words left are
+        # among these, and the phrases can be looked for in them too.
+        words = set(_WORD.findall(text.lower()))
+        for pattern, token, key_words in _RULES:
+            if not key_words.isdisjoint(words):
+                text = pattern.sub(token, text)
+        present = self._phrase_keys.intersection(words)
+        if present:
+            text = self._phrase_pattern(present).sub(self._phrase_token, text)
+        if "%" in text:
+            text = _PERCENT_UP.sub(" zzfinpctup ", text)
+            text = _PERCENT_DOWN.sub(" zzfinpctdown ", text)
+        return text
 
     def score(self, text: str) -> float:
         return float(self._vader.polarity_scores(self.rewrite(text))["compound"])
