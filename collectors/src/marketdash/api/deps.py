@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg import AsyncConnection
 
 from marketdash.api.metrics import RATE_LIMITED
-from marketdash.api.tokens import InvalidTokenError
+from marketdash.api.tokens import InvalidTokenError, TokenClaims
 
 MAX_ID = 2_147_483_647  # PostgreSQL int: a larger id could only be a 404, never a database error.
 
@@ -52,40 +52,41 @@ def too_many_requests(wait: int, scope: str) -> HTTPException:
     )
 
 
-async def _caller(
-    request: Request,
-    conn: Conn,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Caller:
-    return await _load_caller(request, conn, credentials)
-
-
-async def _caller_briefly(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Caller:
-    """The caller, read on a connection given back at once: for routes that hash a password."""
-    async with request.app.state.pool.connection() as conn:
-        return await _load_caller(request, conn, credentials)
-
-
-async def _load_caller(
-    request: Request, conn: AsyncConnection, credentials: HTTPAuthorizationCredentials | None
-) -> Caller:
+async def _claims(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> TokenClaims:
+    """The token's claims, checked before any connection is taken: a request with no token, a forged or
+    expired one, or a throttled user costs no database work and holds no pooled connection."""
     if credentials is None:
         raise unauthorized("missing bearer token: POST /api/auth/token first")
     try:
         claims = request.app.state.tokens.claims(credentials.credentials)
     except InvalidTokenError as error:
         raise unauthorized(str(error)) from None
-    user_id = claims.user_id
-    # Limited before the database is asked: a throttled client costs no query.
-    wait = request.app.state.user_limiter.hit(str(user_id))
+    wait = request.app.state.user_limiter.hit(str(claims.user_id))
     if wait:
         raise too_many_requests(wait, "user")
+    return claims
+
+
+Claims = Annotated[TokenClaims, Depends(_claims)]
+
+
+# FastAPI resolves a dependency's parameters in order: the claims, then the connection.
+async def _caller(claims: Claims, conn: Conn) -> Caller:
+    return await _load_caller(conn, claims)
+
+
+async def _caller_briefly(request: Request, claims: Claims) -> Caller:
+    """The caller, read on a connection given back at once: for routes that hash a password."""
+    async with request.app.state.pool.connection() as conn:
+        return await _load_caller(conn, claims)
+
+
+async def _load_caller(conn: AsyncConnection, claims: TokenClaims) -> Caller:
     # The role comes from the database, not the token, so a demotion or deletion takes effect at once.
     cur = await conn.execute(
-        "SELECT id, username, role, created_at, password_version FROM users WHERE id = %s", (user_id,)
+        "SELECT id, username, role, created_at, password_version FROM users WHERE id = %s", (claims.user_id,)
     )
     row = await cur.fetchone()
     if row is None:
