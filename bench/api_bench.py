@@ -6,8 +6,10 @@ Starts a throwaway PostgreSQL cluster (the one the tests use), migrates it, crea
 watchlists each, serves the API with `python -m marketdash.api serve`, then drives, one after the other:
 GET /healthz (trivial: no auth, no database), GET /api/watchlists/{user_id} and
 GET /api/assets/search?q=, each for --seconds with --concurrency keep-alive clients (aiohttp, this
-process). Prints requests/s, p50/p99 latency, the ratio to the trivial endpoint and the server's peak RSS
-per process. The client shares the machine's cores with the server: the ratio is the comparable figure.
+process). Prints requests/s, p50/p99 latency, the ratio to the trivial endpoint, the server's CPU time per
+request (its processes' user and system time over the measured seconds) and its peak RSS per process.
+The client shares the machine's cores with the server: the ratio and the CPU per request are the
+comparable figures.
 """
 
 from __future__ import annotations
@@ -77,8 +79,9 @@ async def _tokens(base_url: str) -> list[tuple[int, str]]:
         return tokens
 
 
-async def _drive(base_url: str, requests, seconds: float, concurrency: int) -> dict:
-    """requests(i) -> (path, headers) for the i-th request of a client; returns the figures."""
+async def _drive(base_url: str, requests, seconds: float, concurrency: int, server_cpu) -> dict:
+    """requests(i) -> (path, headers) for the i-th request of a client; server_cpu() -> the server's CPU
+    seconds so far; returns the figures."""
     latencies: list[float] = []
     failures = 0
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -100,33 +103,48 @@ async def _drive(base_url: str, requests, seconds: float, concurrency: int) -> d
 
         warm = time.perf_counter() + 1.0
         await asyncio.gather(*(client(c, warm, False) for c in range(concurrency)))
-        started = time.perf_counter()
+        cpu_before, started = server_cpu(), time.perf_counter()
         await asyncio.gather(*(client(c, started + seconds, True) for c in range(concurrency)))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, server_cpu() - cpu_before
     latencies.sort()
     return {
         "requests": len(latencies),
         "failures": failures,
         "rps": round(len(latencies) / elapsed, 1),
+        "server_cpu_us": round(cpu / len(latencies) * 1e6),
         "p50_ms": round(latencies[len(latencies) // 2] * 1000, 2),
         "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
     }
 
 
-def _peak_rss_mib(pid: int) -> dict[int, float]:
-    """VmHWM of the server process and of its worker processes (uvicorn forks them with --workers > 1)."""
+def _server_pids(pid: int) -> list[int]:
+    """The server process and its worker processes (uvicorn forks them with --workers > 1)."""
     pids = [pid]
     with contextlib.suppress(OSError):
         pids += [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return pids
+
+
+def _server_cpu_seconds(pid: int) -> float:
+    """User and system CPU time of the server's processes so far (utime and stime in /proc/<pid>/stat)."""
+    ticks = 0
+    for each in _server_pids(pid):
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_rss_mib(pid: int) -> dict[int, float]:
+    """VmHWM of the server's processes."""
     peaks = {}
-    for each in pids:
+    for each in _server_pids(pid):
         for line in Path(f"/proc/{each}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 peaks[each] = round(int(line.split()[1]) / 1024, 1)
     return peaks
 
 
-async def _bench(base_url: str, seconds: float, concurrency: int) -> dict[str, dict]:
+async def _bench(base_url: str, seconds: float, concurrency: int, pid: int) -> dict[str, dict]:
     tokens = await _tokens(base_url)
 
     def auth(i: int) -> dict[str, str]:
@@ -137,7 +155,10 @@ async def _bench(base_url: str, seconds: float, concurrency: int) -> dict[str, d
         "GET /api/watchlists/{user_id}": lambda i: (f"/api/watchlists/{tokens[i % len(tokens)][0]}", auth(i)),
         "GET /api/assets/search?q=": lambda i: (f"/api/assets/search?q={QUERIES[i % len(QUERIES)]}", auth(i)),
     }
-    return {name: await _drive(base_url, make, seconds, concurrency) for name, make in scenarios.items()}
+    return {
+        name: await _drive(base_url, make, seconds, concurrency, lambda: _server_cpu_seconds(pid))
+        for name, make in scenarios.items()
+    }
 
 
 def main() -> None:
@@ -168,14 +189,17 @@ def main() -> None:
             log_level="WARNING",
         )
         with served_api(env) as served:
-            results = asyncio.run(_bench(served.base_url, args.seconds, args.concurrency))
+            results = asyncio.run(_bench(served.base_url, args.seconds, args.concurrency, served.pid))
             peaks = _peak_rss_mib(served.pid)
     trivial = results["GET /healthz"]["rps"]
-    print(f"{'endpoint':32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs trivial':>10} {'failures':>8}")
+    print(
+        f"{'endpoint':32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs trivial':>10} {'failures':>8}"
+        f" {'server CPU µs/req':>17}"
+    )
     for name, figures in results.items():
         print(
             f"{name:32} {figures['rps']:>9} {figures['p50_ms']:>8} {figures['p99_ms']:>8}"
-            f" {figures['rps'] / trivial:>10.2f} {figures['failures']:>8}"
+            f" {figures['rps'] / trivial:>10.2f} {figures['failures']:>8} {figures['server_cpu_us']:>17}"
         )
     print(f"peak RSS (MiB) by server process: {peaks}")
     print(

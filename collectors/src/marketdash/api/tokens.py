@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import jwt
 
 ALGORITHM = "HS256"
 AUDIENCE = "marketdash"
+# Distinct tokens a process remembers as verified (a few per active user); the least recently used go.
+VERIFIED_KEPT = 4096
 
 
 class InvalidTokenError(Exception):
@@ -26,6 +29,12 @@ class TokenIssuer:
     secret: str
     issuer: str
     ttl_seconds: int
+    # Tokens this process has verified, with their expiry. Checking the signature and the claims costs
+    # about as much as the rest of an authenticated read; a token is the same string on every request of
+    # its holder, and only a token that passed every check gets in. Its expiry is still checked each time.
+    _verified: OrderedDict[str, tuple[TokenClaims, float]] = field(
+        default_factory=OrderedDict, init=False, repr=False, compare=False
+    )
 
     def issue(self, user_id: int, role: str, password_version: int) -> str:
         now = int(time.time())
@@ -44,6 +53,21 @@ class TokenIssuer:
     def claims(self, token: str) -> TokenClaims:
         """Whom the token was issued to, under which password. Only the role stored in the database is
         trusted later."""
+        kept = self._verified.get(token)
+        if kept is not None:
+            claims, expires = kept
+            if time.time() < expires:
+                self._verified.move_to_end(token)
+                return claims
+            del self._verified[token]
+            raise InvalidTokenError("token expired")
+        claims, expires = self._verify(token)
+        self._verified[token] = (claims, expires)
+        if len(self._verified) > VERIFIED_KEPT:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _verify(self, token: str) -> tuple[TokenClaims, float]:
         try:
             # A fixed algorithm list is what refuses `alg: none` and RS/HS confusion.
             claims = jwt.decode(
@@ -61,6 +85,6 @@ class TokenIssuer:
         except jwt.InvalidTokenError as error:
             raise InvalidTokenError(f"invalid token: {error}") from None
         try:
-            return TokenClaims(int(claims["sub"]), int(claims["pwv"]))
+            return TokenClaims(int(claims["sub"]), int(claims["pwv"])), float(claims["exp"])
         except (TypeError, ValueError):
             raise InvalidTokenError("invalid token: subject or password version is not a number") from None
