@@ -13,16 +13,18 @@ SECRET = "a test secret that is long enough for HS256"
 
 
 def test_a_remembered_token_is_refused_once_it_expires():
-    issuer = TokenIssuer(SECRET, "marketdash-api", ttl_seconds=1)
+    issuer = TokenIssuer(SECRET, "marketdash-api", ttl_seconds=2)
     token = issuer.issue(7, "member", password_version=2)
     first = issuer.claims(token)
     assert (first.user_id, first.password_version) == (7, 2)
-    assert issuer.claims(token) == first  # from memory now
+    assert token in issuer._verified
+    assert issuer.claims(token) == first
     expires = jwt.decode(token, options={"verify_signature": False})["exp"]
     time.sleep(max(0.0, expires - time.time()) + 0.05)
     with pytest.raises(InvalidTokenError, match="token expired"):
         issuer.claims(token)
-    with pytest.raises(InvalidTokenError, match="token expired"):  # and forgotten: verified again, refused
+    assert token not in issuer._verified
+    with pytest.raises(InvalidTokenError, match="token expired"):  # verified again, refused by PyJWT
         issuer.claims(token)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,8 +92,7 @@ def every_pattern_applied(text: str) -> str:
     """The rewriting with no word filter: every rule, the phrases and the percentages, in that order."""
     for pattern, token, _ in sentiment._RULES:
         text = pattern.sub(token, text)
-    every_phrase = MODEL._compile_phrases(MODEL._phrase_keys)
-    text = every_phrase.sub(lambda m: f" {MODEL._phrase_tokens[' '.join(m.group(0).lower().split())]} ", text)
+    text = MODEL._compile_phrases(MODEL._phrase_keys).sub(MODEL._phrase_token, text)
     return sentiment._PERCENT_DOWN.sub(" zzfinpctdown ", sentiment._PERCENT_UP.sub(" zzfinpctup ", text))
 
 
@@ -103,7 +103,9 @@ def random_headlines(count: int) -> list[str]:
         "inflation losses gains hopes fears jobless claims job cuts borrowing costs selling pressure "
         "rises falls cools surges fade gives up pared narrows to a record new multi-year lows highs "
         "bitcoin stocks shares the as after highsmith lowsy up down "
-        "5% +8% -3.5% \u22122% all-time rate-cut 52-week won't"
+        "5% +8% -3.5% \u22122% all-time rate-cut 52-week won't "
+        # Letters re.IGNORECASE equates with ASCII ones that str.lower() does not lower to them.
+        "\u0130NFLATION g\u0131ve GA\u0130NS h\u0131gh lo\u017fses"
     )
     # The rules' words more often than the phrases' (there are far more of those): each rule fires.
     vocabulary = [word for phrase in MODEL._phrase_tokens for word in phrase.split()] + 5 * extra.split(" ")
@@ -133,8 +135,27 @@ def test_the_word_filter_never_changes_the_rewriting():
     assert min(fired.values()) >= 50, fired
 
 
+def test_the_folding_knows_every_letter_ignorecase_takes_for_an_ascii_one():
+    ascii_letter = re.compile("[a-z]", re.IGNORECASE)
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        if not char.isascii() and ascii_letter.fullmatch(char):
+            folded = sentiment._folded(char)
+            assert folded.isascii(), hex(code)
+            assert re.fullmatch(folded, char, re.IGNORECASE), hex(code)
+
+
+def test_a_phrase_spelt_with_a_dotless_i_scores_as_the_phrase():
+    # It used to stop the whole poll: the phrase matched, its token was not found.
+    assert MODEL.score("Bitcoin hits 52-week h\u0131gh") == MODEL.score("Bitcoin hits 52-week high") > 0.3
+
+
+def test_a_move_to_a_record_ends_on_a_word():
+    assert "highsmith" in MODEL.rewrite("Inflation falls to a record highsmith")
+
+
 def test_a_phrase_without_a_word_is_refused_with_its_text():
-    with pytest.raises(ValueError, match="':-\\) :-\\)' has no word"):
+    with pytest.raises(ValueError, match="':-\\) :-\\)' has no ASCII word"):
         FinanceSentiment({":-) :-)": 1.0})
 
 

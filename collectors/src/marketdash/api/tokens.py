@@ -32,7 +32,7 @@ class TokenIssuer:
     # Tokens this process has verified, with their expiry. Checking the signature and the claims costs
     # about as much as the rest of an authenticated read; a token is the same string on every request of
     # its holder, and only a token that passed every check gets in. Its expiry is still checked each time.
-    _verified: OrderedDict[str, tuple[TokenClaims, float]] = field(
+    _verified: OrderedDict[str, tuple[TokenClaims, int]] = field(
         default_factory=OrderedDict, init=False, repr=False, compare=False
     )
 
@@ -67,7 +67,7 @@ class TokenIssuer:
             self._verified.popitem(last=False)
         return claims
 
-    def _verify(self, token: str) -> tuple[TokenClaims, float]:
+    def _verify(self, token: str) -> tuple[TokenClaims, int]:
         try:
             # A fixed algorithm list is what refuses `alg: none` and RS/HS confusion.
             claims = jwt.decode(
@@ -85,6 +85,7 @@ class TokenIssuer:
         except jwt.InvalidTokenError as error:
             raise InvalidTokenError(f"invalid token: {error}") from None
         try:
-            return TokenClaims(int(claims["sub"]), int(claims["pwv"])), float(claims["exp"])
+            # exp as PyJWT compares it: a whole number of seconds.
+            return TokenClaims(int(claims["sub"]), int(claims["pwv"])), int(claims["exp"])
         except (TypeError, ValueError):
             raise InvalidTokenError("invalid token: subject or password version is not a number") from None

@@ -12,10 +12,11 @@ express, each applied by rewriting the text into tokens the extended lexicon sco
 
 VADER's own rules (negation, "but", intensifiers, capitals, punctuation) then run unchanged.
 
-Most headlines hold nothing a rule or a phrase could match. Each rule and the phrases know the words one of
-their matches must contain (every match begins and ends on a word boundary, so such a word stands whole
-among the headline's words); the headline's words are collected once, and a pattern runs only when one of
-its words is there. The rewriting then costs a fraction of VADER's own pass instead of as much again.
+Most headlines hold nothing a rule or a phrase could match. Each rule and the phrases know the ASCII words
+one of their matches must contain (every match begins and ends on a word boundary, so such a word stands
+whole among the headline's words, lower-cased as re.IGNORECASE compares them); the headline's words are
+collected once, and a pattern runs only when one of its words is there. The rewriting then costs a
+fraction of VADER's own pass instead of as much again.
 
 Command line: `python -m marketdash.news.sentiment [--plain] [--with-text] < headlines.txt` prints one
 score per input line.
@@ -63,11 +64,31 @@ _TO_EXTREME = (
     r"(?:\s+to\s+(?:an?\s+)?(?:record|fresh|new|[\w-]+-(?:year|month|week)|all-time)\s+(?:lows?|highs?)\b)?"
 )
 _WORD = re.compile(r"\w+")
+# The letters re.IGNORECASE takes for an ASCII letter that str.lower() does not turn into it ("İ" lowers to
+# "i" and a combining dot): read as that letter wherever the patterns' words are looked for. A test checks
+# the list against every code point.
+_AS_ASCII = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
+def _folded(text: str) -> str:
+    """The text lower-cased as re.IGNORECASE compares it with the patterns' ASCII words."""
+    return (text if text.isascii() else text.translate(_AS_ASCII)).lower()
+
+
+def _key_word(alternative: str) -> str:
+    """The alternative's longest ASCII word: a text that matches the alternative holds it whole."""
+    words = [word for word in _WORD.findall(alternative.lower()) if word.isascii()]
+    if not words:
+        raise ValueError(f"finance lexicon phrase {alternative!r} has no ASCII word to look for")
+    return max(words, key=len)
 
 
 def _key_words(alternatives: Iterable[str]) -> frozenset[str]:
-    """For each alternative, its longest word: a text that matches the alternative holds that word whole."""
-    return frozenset(max(_WORD.findall(alternative.lower()), key=len) for alternative in alternatives)
+    return frozenset(_key_word(alternative) for alternative in alternatives)
+
+
+def _phrase_pattern(phrase: str) -> str:
+    return r"\s+".join(re.escape(word) for word in phrase.split())
 
 
 _Replacement = str | Callable[[re.Match[str]], str]
@@ -152,32 +173,33 @@ class FinanceSentiment:
                 self._vader.lexicon[token] = valence
         # Longest first, so that "all-time highs" wins over "all-time high"; each keyed by its longest word.
         self._phrase_order = sorted(phrases, key=len, reverse=True)
-        self._phrase_key: dict[str, str] = {}
-        for phrase in self._phrase_order:
-            phrase_words = _WORD.findall(phrase.lower())
-            if not phrase_words:
-                raise ValueError(f"finance lexicon phrase {phrase!r} has no word to look for")
-            self._phrase_key[phrase] = max(phrase_words, key=len)
+        self._phrase_key = {phrase: _key_word(phrase) for phrase in self._phrase_order}
         self._phrase_keys = frozenset(self._phrase_key.values())
         self._phrase_pattern = lru_cache(maxsize=1024)(self._compile_phrases)
 
     def _compile_phrases(self, keys: frozenset[str]) -> re.Pattern[str]:
         """One pattern of the phrases whose word is among keys: those absent could not match anyway."""
         alternatives = "|".join(
-            r"\s+".join(re.escape(word) for word in phrase.split())
-            for phrase in self._phrase_order
-            if self._phrase_key[phrase] in keys
+            _phrase_pattern(phrase) for phrase in self._phrase_order if self._phrase_key[phrase] in keys
         )
         return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
 
     def _phrase_token(self, match: re.Match[str]) -> str:
-        return f" {self._phrase_tokens[' '.join(match.group(0).lower().split())]} "
+        matched = match.group(0)
+        token = self._phrase_tokens.get(" ".join(_folded(matched).split()))
+        if token is None:  # a non-ASCII letter the pattern took for one of the phrase's (Greek, ligatures)
+            token = next(
+                token
+                for phrase, token in self._phrase_tokens.items()
+                if re.fullmatch(_phrase_pattern(phrase), matched, re.IGNORECASE)
+            )
+        return f" {token} "
 
     def rewrite(self, text: str) -> str:
         """The text as the extended VADER reads it: rules and phrases turned into scored tokens."""
         # A rule's match begins and ends on a word boundary and its token is spaced: the words left are
         # among these, and the phrases can be looked for in them too.
-        words = set(_WORD.findall(text.lower()))
+        words = set(_WORD.findall(_folded(text)))
         for pattern, token, key_words in _RULES:
             if not key_words.isdisjoint(words):
                 text = pattern.sub(token, text)
