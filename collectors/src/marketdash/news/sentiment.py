@@ -175,7 +175,7 @@ class FinanceSentiment:
         self._phrase_order = sorted(phrases, key=len, reverse=True)
         self._phrase_key = {phrase: _key_word(phrase) for phrase in self._phrase_order}
         self._phrase_keys = frozenset(self._phrase_key.values())
-        self._phrase_pattern = lru_cache(maxsize=1024)(self._compile_phrases)
+        self._phrases_among = lru_cache(maxsize=1024)(self._compile_phrases)
 
     def _compile_phrases(self, keys: frozenset[str]) -> re.Pattern[str]:
         """One pattern of the phrases whose word is among keys: those absent could not match anyway."""
@@ -189,8 +189,8 @@ class FinanceSentiment:
         token = self._phrase_tokens.get(" ".join(_folded(matched).split()))
         if token is None:  # a non-ASCII letter the pattern took for one of the phrase's (Greek, ligatures)
             token = next(
-                token
-                for phrase, token in self._phrase_tokens.items()
+                candidate
+                for phrase, candidate in self._phrase_tokens.items()
                 if re.fullmatch(_phrase_pattern(phrase), matched, re.IGNORECASE)
             )
         return f" {token} "
@@ -205,7 +205,7 @@ class FinanceSentiment:
                 text = pattern.sub(token, text)
         present = self._phrase_keys.intersection(words)
         if present:
-            text = self._phrase_pattern(present).sub(self._phrase_token, text)
+            text = self._phrases_among(present).sub(self._phrase_token, text)
         if "%" in text:
             text = _PERCENT_UP.sub(" zzfinpctup ", text)
             text = _PERCENT_DOWN.sub(" zzfinpctdown ", text)
