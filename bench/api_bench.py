@@ -202,6 +202,8 @@ def main() -> None:
             f" {figures['rps'] / trivial:>10.2f} {figures['failures']:>8} {figures['server_cpu_us']:>17}"
         )
     print(f"peak RSS (MiB) by server process: {peaks}")
+    # The latencies mean little without it: the client and the server share this machine's cores.
+    print("load average (1, 5, 15 min) after the run: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(
         json.dumps(
             {

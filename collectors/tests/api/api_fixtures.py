@@ -16,6 +16,7 @@ import httpx
 import psycopg
 import pytest
 from api_server import PASSWORD
+from fastapi import FastAPI
 from psycopg.rows import dict_row
 
 from marketdash.api import users
@@ -86,9 +87,22 @@ async def running_app(settings: ApiSettings) -> AsyncIterator[httpx.AsyncClient]
 
 
 @asynccontextmanager
+async def app_and_client(settings: ApiSettings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The running app itself beside its client: for tests that look at its state (pool, read cache)."""
+    app = create_app(settings)
+    async with _clients(app, "127.0.0.1") as (client,):
+        yield app, client
+
+
+@asynccontextmanager
 async def app_clients(settings: ApiSettings, *addresses: str) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
     """One running app, a client per address (the peer address the app sees)."""
-    app = create_app(settings)
+    async with _clients(create_app(settings), *addresses) as clients:
+        yield clients
+
+
+@asynccontextmanager
+async def _clients(app: FastAPI, *addresses: str) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
     async with app.router.lifespan_context(app), contextlib.AsyncExitStack() as stack:
         clients = []
         for address in addresses:

@@ -1,3 +1,10 @@
+import json
+
+import psycopg
+from psycopg.rows import dict_row
+
+from marketdash.api.asset_search import Catalogue
+from marketdash.api.routes.assets import _SEARCH, _like_escaped
 from marketdash.core.catalogue import load_catalogue
 
 # The API's fixtures (a plugin module: a conftest.py here would shadow the root one for `from conftest`).
@@ -68,3 +75,42 @@ async def test_assets_are_listed_by_class(api_team):
         "/api/assets", params={"asset_class": "bond"}, headers=api_team.alice.headers
     )
     assert bad.status_code == 422
+
+
+def _sql_search(conn: psycopg.Connection, q: str, limit: int) -> list[str]:
+    escaped = _like_escaped(q)
+    params = {"q": q, "prefix": f"{escaped}%", "anywhere": f"%{escaped}%", "limit": limit}
+    return [row["symbol"] for row in conn.execute(_SEARCH, params)]
+
+
+def _queries(rows: list[dict]) -> set[str]:
+    """Every text of the catalogue in three cases, without its '/', and each of its 1-3 letter pieces,
+    plus LIKE's wildcards and a few that match nothing."""
+    found = {"%", "_", "\\", "/", " ", "a%", "%a", "b_c", "zzz", "0"}
+    for row in rows:
+        for text in (row["symbol"], row["name"], *row["aliases"]):
+            found |= {text, text.lower(), text.upper(), text.replace("/", "")}
+            found |= {text[i : i + n] for n in (1, 2, 3) for i in range(len(text) - n + 1)}
+    return found
+
+
+def test_the_in_memory_search_answers_as_the_database_does(migrated_db):
+    with psycopg.connect(migrated_db, row_factory=dict_row) as conn:
+        rows = conn.execute("SELECT * FROM assets ORDER BY symbol").fetchall()
+        catalogue = Catalogue(rows, lambda row: json.dumps(row["symbol"]).encode())
+        queries = sorted(_queries(rows))
+        assert len(queries) > 1000
+        for q in queries:
+            for limit in (3, 100):
+                assert json.loads(catalogue.search(q, limit)) == _sql_search(conn, q, limit), (q, limit)
+
+
+async def test_a_search_beyond_ascii_is_answered_by_the_database(api_team):
+    # Case folding beyond ASCII is the database's locale's: the Kelvin sign, the dotless i, the sharp s.
+    with psycopg.connect(api_team.dsn, row_factory=dict_row) as conn:
+        rows = conn.execute("SELECT * FROM assets ORDER BY symbol").fetchall()
+        for q in ("\u212a", "\u0131", "\u00df", "\u00e9th", "bitcoin\u00e9"):
+            assert Catalogue(rows, lambda row: b"{}").search(q, 20) is None
+            assert await _search(api_team, q) == _sql_search(conn, q, 20), q
+    beyond = [{**rows[0], "name": "Soci\u00e9t\u00e9 G\u00e9n\u00e9rale"}, *rows[1:]]
+    assert Catalogue(beyond, lambda row: b"{}").search("btc", 20) is None

@@ -2,13 +2,11 @@ import base64
 import json
 import time
 
-import httpx
 import jwt
 import pytest
-from api_fixtures import JWT_SECRET, add_user, api_settings, login
+from api_fixtures import JWT_SECRET, add_user, api_settings, app_and_client, login
 from api_server import PASSWORD
 
-from marketdash.api.app import create_app
 from marketdash.api.tokens import AUDIENCE
 
 # The API's fixtures (a plugin module: a conftest.py here would shadow the root one for `from conftest`).
@@ -118,28 +116,23 @@ TOKEN_ONLY_CASES += ["expired", "forged"]
 async def test_a_token_refused_on_its_own_takes_no_pooled_connection(migrated_db):
     # A flood of forged tokens must not queue behind, or starve, the requests of real users.
     user_id = await add_user(migrated_db, "carol")
-    app = create_app(api_settings(migrated_db))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+    async with app_and_client(api_settings(migrated_db)) as (app, client):
 
-            def connections_taken() -> int:
-                return app.state.pool.get_stats().get("requests_num", 0)
+        def connections_taken() -> int:
+            return app.state.pool.get_stats().get("requests_num", 0)
 
-            before = connections_taken()
-            for case in TOKEN_ONLY_CASES:
-                headers = {"Authorization": f"Bearer {_bad_token(case, user_id)}"}
-                response = await client.get(f"/api/watchlists/{user_id}", headers=headers)
-                assert response.status_code == 401, case
-            assert (await client.get(f"/api/watchlists/{user_id}")).status_code == 401  # no token
-            assert connections_taken() == before
-            # The positive control: a good token's request does take one.
-            good = jwt.encode(_claims(user_id, role="member"), JWT_SECRET, algorithm="HS256")
-            response = await client.get(
-                f"/api/watchlists/{user_id}", headers={"Authorization": f"Bearer {good}"}
-            )
-            assert response.status_code == 200
-            assert connections_taken() == before + 1
+        before = connections_taken()
+        for case in TOKEN_ONLY_CASES:
+            headers = {"Authorization": f"Bearer {_bad_token(case, user_id)}"}
+            response = await client.get(f"/api/watchlists/{user_id}", headers=headers)
+            assert response.status_code == 401, case
+        assert (await client.get(f"/api/watchlists/{user_id}")).status_code == 401  # no token
+        assert connections_taken() == before
+        # The positive control: a good token's first request does take some (its user, its lists).
+        good = jwt.encode(_claims(user_id, role="member"), JWT_SECRET, algorithm="HS256")
+        response = await client.get(f"/api/watchlists/{user_id}", headers={"Authorization": f"Bearer {good}"})
+        assert response.status_code == 200
+        assert connections_taken() > before
 
 
 async def test_a_well_formed_token_of_our_own_is_accepted(api_team):

@@ -89,6 +89,39 @@ def test_watchlist_changes_notify_the_feeder_channel_at_commit(postgres_db):
         assert active == [("BTC/USDT",)]
 
 
+def test_every_table_the_api_caches_announces_its_changes_even_by_cascade(postgres_db):
+    migrate(postgres_db)
+    cached = ("users", "assets", "watchlists", "user_layouts", "alert_rules", "portfolio_positions")
+    with psycopg.connect(postgres_db, autocommit=True) as listener, psycopg.connect(postgres_db) as writer:
+        for table in cached:
+            listener.execute(f"LISTEN {table}_changed")
+
+        def announced() -> set[str]:
+            return {n.channel for n in listener.notifies(timeout=0.5)}
+
+        user_id = writer.execute(
+            "INSERT INTO users (username, password_hash) VALUES ('ann', 'x') RETURNING id"
+        ).fetchone()[0]
+        writer.execute("INSERT INTO watchlists (user_id, name) VALUES (%s, 'main')", (user_id,))
+        writer.execute("INSERT INTO user_layouts (user_id, layout_name) VALUES (%s, 'desk')", (user_id,))
+        writer.execute(
+            "INSERT INTO alert_rules (user_id, asset, condition, threshold, channel)"
+            " VALUES (%s, 'BTC/USDT', 'above', 1, 'email')",
+            (user_id,),
+        )
+        writer.execute(
+            "INSERT INTO portfolio_positions (user_id, asset, quantity, avg_price) VALUES (%s, 'AAPL', 1, 1)",
+            (user_id,),
+        )
+        writer.execute("UPDATE assets SET name = name WHERE symbol = 'AAPL'")
+        writer.commit()
+        assert announced() == {f"{table}_changed" for table in cached}
+        # Deleting the user deletes what they owned by cascade: each of those tables says so too.
+        writer.execute("DELETE FROM users WHERE id = %s", (user_id,))
+        writer.commit()
+        assert announced() == {f"{table}_changed" for table in cached if table != "assets"}
+
+
 # Every migration shipped so far, by checksum. A database that applied one refuses to migrate once its
 # file changes (see the test above), so a shipped migration is never edited: add a new one, and its line
 # here once it ships.
@@ -102,6 +135,7 @@ SHIPPED = {
     "0007_portfolio_positions": "5138b8a083b5f39bc5327da05599450d50bcc30a66ba270ded57f019f37d582a",
     "0008_alert_engine": "5ebe467b62b3382e9ddcf634a71d396576f66db0b231c657748b2d649a40afbe",
     "0009_password_version": "ac72b3afc9a87036a334024a08cd5e7a7296cc09c4f1cc437f4db87a842c161e",
+    "0010_change_notifications": "16df8c9f881bca3577162589240ece02dd8db0257b636b2dbe94f6fdcf749021",
 }
 
 

@@ -468,5 +468,7 @@ async def test_a_large_feed_is_read_without_holding_the_event_loop(tmp_path):
             ticking.cancel()
         assert outcome.result == "ok"
         assert len(outcome.new_items) == 2000
-    # Held by a blocking parse, the ticker would get a turn or two (during the fetch) in all.
-    assert turns >= 20
+    # Held by a blocking parse, the ticker would get a turn or two (during the fetch) in all. Free, it gets
+    # fewer than one per 10 ms: the parsing thread holds the GIL for a switch interval or more at a time
+    # (16-17 turns in a 0.43 s poll on a 2-core machine), so the bound is well under that.
+    assert turns >= 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,11 +16,15 @@ from marketdash.api.body_guard import BodyGuardMiddleware
 from marketdash.api.deps import too_many_requests
 from marketdash.api.metrics import MetricsMiddleware
 from marketdash.api.ratelimit import RateLimiter
+from marketdash.api.read_cache import ReadCache
 from marketdash.api.routes import assets, auth, health, owned_data
 from marketdash.api.settings import ApiSettings
 from marketdash.api.tokens import TokenIssuer
 from marketdash.core.addresses import parse_networks
-from marketdash.core.db import open_pool
+from marketdash.core.db import open_listener, open_pool
+
+# What the API reads on every request and serves from memory; each announces its changes (migration 0010).
+CACHED_TABLES = ("users", "assets", "watchlists", "user_layouts", "alert_rules", "portfolio_positions")
 
 # A login is a username and a password: 4 KiB is ample, and it is all an anonymous caller may send.
 LOGIN_MAX_BODY_BYTES = 4096
@@ -58,9 +63,15 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             max_size=settings.pool_max_size,
             acquire_timeout=settings.pool_timeout_seconds,
         )
+        following = asyncio.create_task(
+            app.state.reads.follow(lambda: open_listener(settings.postgres_dsn)), name="read cache"
+        )
         try:
             yield
         finally:
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
             await app.state.pool.close()
 
     app = FastAPI(
@@ -70,6 +81,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.tokens = tokens
+    app.state.reads = ReadCache(CACHED_TABLES, max_age_s=settings.read_cache_max_age_seconds)
     app.state.webhook_networks = parse_networks(settings.webhook_allowed_networks)
     app.state.user_limiter = RateLimiter(settings.rate_limit_user_per_minute)
     app.state.login_limiter = RateLimiter(settings.rate_limit_login_per_minute)

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 
 from marketdash.api.metrics import RATE_LIMITED
 from marketdash.api.tokens import InvalidTokenError, TokenClaims
@@ -72,33 +73,39 @@ async def _claims(
 Claims = Annotated[TokenClaims, Depends(_claims)]
 
 
-# FastAPI resolves a dependency's parameters in order: the claims, then the connection.
-async def _caller(claims: Claims, conn: Conn) -> Caller:
-    return await _load_caller(conn, claims)
+@dataclass(frozen=True)
+class _Account:
+    caller: Caller
+    password_version: int
 
 
-async def _caller_briefly(request: Request, claims: Claims) -> Caller:
-    """The caller, read on a connection given back at once: for routes that hash a password."""
-    async with request.app.state.pool.connection() as conn:
-        return await _load_caller(conn, claims)
-
-
-async def _load_caller(conn: AsyncConnection, claims: TokenClaims) -> Caller:
-    # The role comes from the database, not the token, so a demotion or deletion takes effect at once.
-    cur = await conn.execute(
-        "SELECT id, username, role, created_at, password_version FROM users WHERE id = %s", (claims.user_id,)
+async def _caller(request: Request, claims: Claims) -> Caller:
+    """The token's user as the database has it now (served from the read cache): the role comes from the
+    database, not the token, so a demotion or deletion takes effect as soon as it is committed. No
+    connection stays held for the rest of the request."""
+    state = request.app.state
+    account = await state.reads.get(
+        "users", claims.user_id, lambda: _load_account(state.pool, claims.user_id)
     )
-    row = await cur.fetchone()
-    if row is None:
+    if account is None:
         raise unauthorized("the token's user no longer exists")
-    if row.pop("password_version") != claims.password_version:
+    if account.password_version != claims.password_version:
         raise unauthorized("the password has changed since this token was issued: log in again")
-    return Caller(**row)
+    return account.caller
+
+
+async def _load_account(pool: AsyncConnectionPool, user_id: int) -> _Account | None:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT id, username, role, created_at, password_version FROM users WHERE id = %s", (user_id,)
+        )
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    return _Account(password_version=row.pop("password_version"), caller=Caller(**row))
 
 
 CurrentUser = Annotated[Caller, Depends(_caller)]
-# The same caller, without a connection held for the rest of the request.
-CurrentUserBriefly = Annotated[Caller, Depends(_caller_briefly)]
 
 
 async def _admin(caller: CurrentUser) -> Caller:

@@ -10,6 +10,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -24,6 +25,15 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 RATE_LIMITED = Counter("marketdash_api_rate_limited_total", "Requests refused with 429", ["scope"])
+CACHE_LOADS = Counter(
+    "marketdash_api_cache_loads_total", "Reads the in-memory cache sent to the database", ["table"]
+)
+# 0 when any worker's cache is not listening (so reading everything from the database).
+CACHE_LISTENING = Gauge(
+    "marketdash_api_cache_listening",
+    "The read cache follows the tables' notifications",
+    multiprocess_mode="livemin",
+)
 
 
 def render() -> tuple[bytes, str]:

@@ -17,6 +17,10 @@ class ApiSettings(BaseSettings):
     # How long a request waits for a connection before it is answered 503.
     pool_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    # The read cache's entries are re-read at least this often, even with no change announced: the bound on
+    # staleness after a write that fires no trigger (read_cache.py).
+    read_cache_max_age_seconds: float = Field(default=30.0, gt=0)
+
     # HS256 key; required to serve. 32 bytes at least: shorter HMAC keys are brute-forceable offline from
     # any one token.
     jwt_secret: SecretStr | None = None

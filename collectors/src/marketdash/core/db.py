@@ -42,3 +42,17 @@ async def open_pool(
     )
     await pool.open(wait=False)
     return pool
+
+
+async def open_listener(dsn: str) -> AsyncConnection[Any]:
+    """A connection of its own for LISTEN (a pooled one would be handed to others). TCP keepalives end it
+    within about 25 s when the server vanishes without closing it, so its follower reconnects."""
+    return await AsyncConnection.connect(
+        dsn,
+        autocommit=True,
+        connect_timeout=10,
+        keepalives=1,
+        keepalives_idle=10,
+        keepalives_interval=5,
+        keepalives_count=3,
+    )

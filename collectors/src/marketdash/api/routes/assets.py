@@ -1,12 +1,15 @@
-"""The asset catalogue: listing and search."""
+"""The asset catalogue: listing and search, served from memory (it changes only when `migrate` runs)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
+from psycopg_pool import AsyncConnectionPool
+from pydantic import TypeAdapter
 
-from marketdash.api.deps import Conn, CurrentUser
+from marketdash.api.asset_search import Catalogue
+from marketdash.api.deps import CurrentUser
 from marketdash.api.models import AssetOut
 from marketdash.api.routes import AUTHENTICATED_ERRORS
 
@@ -38,34 +41,56 @@ LIMIT %(limit)s
 """
 
 
+_ASSET = TypeAdapter(AssetOut)
+_ASSETS = TypeAdapter(list[AssetOut])
+
+
 def _like_escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _json(rows: Any) -> Response:
+    return Response(_ASSETS.dump_json(_ASSETS.validate_python(rows)), media_type="application/json")
+
+
+async def _load_catalogue(pool: AsyncConnectionPool) -> Catalogue:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT symbol, name, asset_class, aliases, sources FROM assets ORDER BY symbol"
+        )
+        rows = await cur.fetchall()
+    return Catalogue(rows, lambda row: _ASSET.dump_json(_ASSET.validate_python(row)))
+
+
+async def _catalogue(request: Request) -> Catalogue:
+    state = request.app.state
+    return await state.reads.get("assets", "catalogue", lambda: _load_catalogue(state.pool))
 
 
 @router.get("/api/assets", response_model=list[AssetOut])
 async def list_assets(
     _caller: CurrentUser,
-    conn: Conn,
+    request: Request,
     asset_class: Annotated[Literal["crypto", "equity", "index", "fx", "commodity"] | None, Query()] = None,
-) -> list[dict]:
-    cur = await conn.execute(
-        "SELECT symbol, name, asset_class, aliases, sources FROM assets"
-        " WHERE %(c)s::text IS NULL OR asset_class = %(c)s ORDER BY symbol",
-        {"c": asset_class},
-    )
-    return await cur.fetchall()
+) -> Response:
+    catalogue = await _catalogue(request)
+    return Response(catalogue.listing(asset_class), media_type="application/json")
 
 
 @router.get("/api/assets/search", response_model=list[AssetOut])
 async def search_assets(
     _caller: CurrentUser,
-    conn: Conn,
+    request: Request,
     q: Annotated[str, Query(min_length=1, max_length=100, pattern=r"^[^\x00]*$", description="e.g. bitcoin")],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> list[dict]:
+) -> Response:
     """Assets whose symbol, name or alias matches q (case-insensitive), best matches first."""
+    found = (await _catalogue(request)).search(q, limit)
+    if found is not None:
+        return Response(found, media_type="application/json")
     escaped = _like_escaped(q)
-    cur = await conn.execute(
-        _SEARCH, {"q": q, "prefix": f"{escaped}%", "anywhere": f"%{escaped}%", "limit": limit}
-    )
-    return await cur.fetchall()
+    async with request.app.state.pool.connection() as conn:
+        cur = await conn.execute(
+            _SEARCH, {"q": q, "prefix": f"{escaped}%", "anywhere": f"%{escaped}%", "limit": limit}
+        )
+        return _json(await cur.fetchall())

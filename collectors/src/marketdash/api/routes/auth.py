@@ -14,7 +14,6 @@ from marketdash.api.deps import (
     Caller,
     Conn,
     CurrentUser,
-    CurrentUserBriefly,
     UserIdPath,
     check_owner,
     too_many_requests,
@@ -106,18 +105,20 @@ async def create_user(body: UserIn, _admin: Admin, conn: Conn) -> dict:
 
 
 @router.delete("/api/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_user(user_id: UserIdPath, admin: Admin, conn: Conn) -> Response:
+async def delete_user(user_id: UserIdPath, admin: Admin, conn: Conn, request: Request) -> Response:
     """Delete a user and everything they own."""
     if user_id == admin.id:
         raise HTTPException(status.HTTP_409_CONFLICT, "an admin cannot delete their own account")
     if not await users.delete_user(conn, user_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {user_id} not found")
+    reads = request.app.state.reads
+    reads.changed(*reads.tables)  # the user, and by cascade everything they owned
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.put("/api/users/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT)
 async def change_password(
-    user_id: UserIdPath, body: PasswordIn, caller: CurrentUserBriefly, request: Request
+    user_id: UserIdPath, body: PasswordIn, caller: CurrentUser, request: Request
 ) -> Response:
     """Set a user's password; every token issued before it stops working. Changing one's own password
     takes the current one (its failures count like failed logins); an admin resets another user's
@@ -135,4 +136,5 @@ async def change_password(
     async with state.pool.connection() as conn:
         if not await users.store_new_password(conn, user_id, new_hash):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {user_id} not found")
+    state.reads.changed("users")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

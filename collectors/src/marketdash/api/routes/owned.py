@@ -13,7 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
-from pydantic import BaseModel
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel, TypeAdapter
 
 from marketdash.api.deps import MAX_ID, Conn, CurrentUser, check_owner
 
@@ -96,20 +97,32 @@ def register(
     create_model = resource.create_model
     update_model = resource.update_model
 
-    def list_endpoint(param: str) -> Callable[..., Awaitable[list[dict]]]:
-        owner_type = Annotated[int, Path(alias=param, ge=1, le=MAX_ID, description="A user's id")]
+    listed = TypeAdapter(list[out_model])
 
-        async def list_owned(owner: owner_type, caller: CurrentUser, conn: Conn) -> list[dict]:
-            check_owner(caller, owner)
+    async def owned_json(pool: AsyncConnectionPool, owner: int) -> bytes | None:
+        """The owner's rows as the response's JSON, or None when there is no such user."""
+        async with pool.connection() as conn:
             cur = await conn.execute(
                 sql.SQL("SELECT * FROM {} WHERE user_id = %s ORDER BY id").format(table), (owner,)
             )
             rows = await cur.fetchall()
-            if not rows and caller.is_admin:
+            if not rows:
                 cur = await conn.execute("SELECT 1 FROM users WHERE id = %s", (owner,))
                 if await cur.fetchone() is None:
-                    raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {owner} not found")
-            return rows
+                    return None
+        return listed.dump_json(listed.validate_python(rows), by_alias=True)
+
+    def list_endpoint(param: str) -> Callable[..., Awaitable[Response]]:
+        owner_type = Annotated[int, Path(alias=param, ge=1, le=MAX_ID, description="A user's id")]
+
+        # What a dashboard polls: served from the read cache, already serialised (no connection taken).
+        async def list_owned(owner: owner_type, caller: CurrentUser, request: Request) -> Response:
+            check_owner(caller, owner)
+            state = request.app.state
+            body = await state.reads.get(resource.table, owner, lambda: owned_json(state.pool, owner))
+            if body is None:  # only an admin can get here: a member names no one but themselves
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {owner} not found")
+            return Response(body, media_type="application/json")
 
         return list_owned
 
@@ -136,7 +149,9 @@ def register(
                 sql.SQL(", ").join(map(sql.Placeholder, columns)),
             )
             cur = await conn.execute(query, {"user_id": owner, **_db_values(resource, values)})
-            return await check_written(request, await cur.fetchone())
+            row = await check_written(request, await cur.fetchone())
+        request.app.state.reads.changed(resource.table)
+        return row
 
     async def read(item_id: ItemId, caller: CurrentUser, conn: Conn) -> dict:
         cur = await conn.execute(
@@ -189,15 +204,18 @@ def register(
                     resource.check_row(row)
                 except ValueError as error:
                     raise _unprocessable(str(error)) from None
-            return await check_written(request, row)
+            row = await check_written(request, row)
+        request.app.state.reads.changed(resource.table)
+        return row
 
-    async def delete(item_id: ItemId, caller: CurrentUser, conn: Conn) -> Response:
+    async def delete(item_id: ItemId, caller: CurrentUser, conn: Conn, request: Request) -> Response:
         cur = await conn.execute(
             sql.SQL("DELETE FROM {} WHERE id = %s AND (user_id = %s OR %s)").format(table),
             (item_id, caller.id, caller.is_admin),
         )
         if cur.rowcount == 0:
             raise _not_found(resource, item_id)
+        request.app.state.reads.changed(resource.table)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     label = resource.label
