@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -230,3 +231,70 @@ async def test_updates_of_every_symbol_arriving_together_are_all_written(
     candles = victoria_metrics_server.export('{__name__="candle_close"}')
     closes = {dict(labels)["symbol"]: dict(samples) for labels, samples in candles.items()}
     assert closes == {symbol: {T: ex.candles[symbol][T].close} for symbol in symbols}
+
+
+async def test_a_socket_dropped_while_the_feeder_backfills_closes_no_partial_candle(
+    victoria_metrics_server: VictoriaMetrics,
+) -> None:
+    """With no watch pending (a slow REST backfill under way), ccxt raises nothing when the socket drops:
+    it opens another at the next watch. The candle each symbol was on, last updated by the dropped socket
+    (one such update still unread in ccxt's cache), must come over REST, not be closed as it was."""
+    ex = FakeBinance(["BTC/USDT", "ETH/USDT"])
+    await ex.start()
+    for symbol in ex.symbols:
+        await ex.trade(symbol, 99, 1, T - MINUTE, push=False)
+    registry = CollectorRegistry()
+    writer = InfluxWriter(InfluxSettings(url=victoria_metrics_server.url, flush_interval_s=0.1), registry)
+    await writer.start()
+    feed = ExchangeFeed("binance", market_settings(ex), writer, FeederMetrics(registry))
+    by_symbol = catalogue_by_symbol()
+    await feed.follow([by_symbol[symbol] for symbol in ex.symbols])
+
+    def settled(symbol: str, ts: int) -> bool:
+        return feed.book.settled.get(symbol) == ts
+
+    async def until_settled(symbol: str, ts: int, start: int) -> None:
+        # A kline that lands while the feeder is busy waits for the next one, as Binance repeats them.
+        for _ in range(40):
+            await ex.push_kline(symbol, start, start)
+            if await eventually(lambda: settled(symbol, ts), 0.25):
+                return
+        raise AssertionError(f"{symbol} not settled at {ts}: {feed.book.settled}")
+
+    try:
+        assert await eventually(lambda: ex.subscribed_to("@kline_1m"), 5)
+        await ex.trade_together({"BTC/USDT": 100, "ETH/USDT": 100}, 1, T)
+        await ex.trade_together({"BTC/USDT": 101, "ETH/USDT": 101}, 1, T + MINUTE)
+        for symbol in ex.symbols:
+            await until_settled(symbol, T + MINUTE, T + MINUTE)  # T closed live on the first socket
+
+        # ETH jumps two minutes: a backfill, slowed down; meanwhile BTC's T+1 goes on. BTC comes first in
+        # the feeder's rounds, so its update read during the backfill waits in ccxt's cache for the next.
+        ex.klines_delay_s = 1.5
+        await ex.trade("ETH/USDT", 104, 1, T + 3 * MINUTE)
+        assert await eventually(lambda: ex.klines_in_flight > 0, 5)
+        await ex.trade("BTC/USDT", 150, 1, T + MINUTE + 20_000)
+        await asyncio.sleep(0.2)
+        await ex.drop_connections()
+        await ex.trade("BTC/USDT", 90, 5, T + MINUTE + 40_000, push=False)  # after the drop: unseen
+        await ex.trade("BTC/USDT", 300, 1, T + 2 * MINUTE, push=False)
+        ex.klines_delay_s = 0
+        assert await eventually(lambda: ex.subscribed_to("@kline_1m"), 10)  # reopened by ccxt itself
+
+        await until_settled("ETH/USDT", T + 3 * MINUTE, T + 3 * MINUTE)
+        await until_settled("BTC/USDT", T + 2 * MINUTE, T + 2 * MINUTE)  # closes BTC's T+1
+        assert await writer.flush(within_s=10)
+    finally:
+        await feed.stop()
+        await writer.close()
+        await ex.stop()
+
+    silent = {"source": "binance", "stream": "candles", "reason": "silent"}
+    assert value(registry, "marketdash_market_reconnects_total", **silent) >= 1
+    stored = victoria_metrics_server.export('{__name__=~"candle_.*", symbol="BTC/USDT"}')
+    columns = {dict(labels)["__name__"]: dict(samples) for labels, samples in stored.items()}
+    t1 = ex.candles["BTC/USDT"][T + MINUTE]
+    stored_t1 = tuple(columns[f"candle_{k}"][T + MINUTE] for k in ("open", "high", "low", "close", "volume"))
+    assert stored_t1 == (t1.open, t1.high, t1.low, t1.close, t1.volume)
+    assert columns["candle_backfilled"][T + MINUTE] == 1
+    assert columns["candle_backfilled"][T] == 0

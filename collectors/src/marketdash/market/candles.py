@@ -2,10 +2,13 @@
 
 ccxt's watch_ohlcv has no "closed" flag: a candle is closed once a later one appears. Its cache keeps the
 partial candle of a dropped connection, which then looks closed: writing it would store a wrong candle.
-So the stream is trusted only for a candle it kept updating on the current connection and that directly
-follows what is already settled; anything else (first rows, a reconnect, a jump of more than a minute,
-silent reconnects included) is fetched over REST up to, not including, the candle the stream is on now
-— the still-open one, which fetch_ohlcv also returns as its last row.
+So the stream is trusted only for a candle whose last update and whose successor came on the current
+connection (the exchanges push each minute's running totals, in order, on a connection: the update before
+the next minute's is that minute's final state) and that directly follows what is already settled;
+anything else (first rows, a reconnect, a jump of more than a minute) is fetched over REST up to, not
+including, the candle the stream is on now — the still-open one, which fetch_ohlcv also returns as its
+last row. The caller says when rows come through a new connection (``reconnected``), including those ccxt
+opens without a word, and hands over no row the previous connection left in ccxt's cache after that.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ class FeederMetrics:
         )
         self.reconnects = Counter(
             "marketdash_market_reconnects",
-            "Streams reopened: error, stale (watchdog), planned",
+            "Streams reopened: error, stale (watchdog), planned, silent (by ccxt, at a watch after a drop)",
             ["source", "stream", "reason"],
             registry=registry,
         )

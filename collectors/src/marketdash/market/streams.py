@@ -175,24 +175,39 @@ class ExchangeFeed:
         symbols = list(self._assets)
         if client.has.get("watchOHLCVForSymbols"):
             pairs = [[symbol, "1m"] for symbol in symbols]
+            connections = _ConnectionWatch(client)
             # A copy of the last row handed to the book, per symbol, on this connection.
             delivered: dict[str, Row] = {}
             while True:
                 update = await self._watch("candles", client.watch_ohlcv_for_symbols(pairs), deadline)
+                returned = {symbol: timeframes.get("1m", []) for symbol, timeframes in update.items()}
+                if connections.replaced(returned):
+                    self._reconnected_silently()
                 # One symbol per return: the others' klines parsed in the same read, or while a backfill
                 # was awaited, resolved no watch and are only in ccxt's cache.
                 for symbol in symbols:
-                    rows = _unseen_rows(client, symbol, update, delivered)
+                    rows = connections.fresh(symbol, _unseen_rows(client, symbol, update, delivered))
                     if rows:
                         await self._on_candles(symbol, rows)
         else:
             # One watch per symbol on the same client (ccxt multiplexes them on one socket).
+            connections = _ConnectionWatch(client)
+
             async def one(symbol: str) -> None:
                 while True:
                     rows = await self._watch("candles", client.watch_ohlcv(symbol, "1m"), deadline)
-                    await self._on_candles(symbol, rows)
+                    if connections.replaced({symbol: rows}):
+                        self._reconnected_silently()
+                    rows = connections.fresh(symbol, rows)
+                    if rows:
+                        await self._on_candles(symbol, rows)
 
             await asyncio.gather(*(one(symbol) for symbol in symbols))
+
+    def _reconnected_silently(self) -> None:
+        self.book.reconnected()
+        self.metrics.reconnects.labels(self.exchange_id, "candles", "silent").inc()
+        log.info("stream reconnected by ccxt", extra={"source": self.exchange_id, "stream": "candles"})
 
     async def _on_candles(self, symbol: str, rows: list[Row]) -> None:
         self.metrics.messages.labels(self.exchange_id, "candle").inc(len(rows))
@@ -291,6 +306,46 @@ class ExchangeFeed:
             )
             return
         self.writer.write(TICKER.bucket, line, timestamp / 1000)
+
+
+class _ConnectionWatch:
+    """Tells when a client's rows start coming through another websocket connection, and which rows the
+    previous one left behind.
+
+    ccxt forgets a connection the server closed and opens a new one at the next watch, raising nothing when
+    no watch was pending (the feeder was backfilling): only the connection objects it keeps show it. Its
+    cache outlives the connection and may hold rows the old one parsed but nobody read yet (a partial
+    minute among them), which ccxt would hand over later as if new: every row the cache holds at that
+    moment, but the one that resolved the watch, is withheld until the new connection updates it. Withheld,
+    such a minute costs a REST backfill; handed over, it could be closed as final."""
+
+    def __init__(self, client: ccxt.pro.Exchange) -> None:
+        self._client = client
+        self._seen: tuple[Any, ...] | None = None
+        self._left: dict[str, set[tuple[float, ...]]] = {}
+
+    def replaced(self, returned: dict[str, list[Row]]) -> bool:
+        """Whether the rows just returned (by symbol) came through other connections than the previous
+        call's (never so at the first call: a new client starts with an empty cache)."""
+        current = tuple((self._client.clients or {}).values())
+        seen, self._seen = self._seen, current
+        if seen is None or (
+            len(current) == len(seen) and all(a is b for a, b in zip(current, seen, strict=True))
+        ):
+            return False
+        self._left = {
+            symbol: {tuple(row) for row in timeframes.get("1m", [])}
+            for symbol, timeframes in self._client.ohlcvs.items()
+        }
+        for symbol, rows in returned.items():
+            if rows:
+                self._left.get(symbol, set()).discard(tuple(rows[-1]))
+        return True
+
+    def fresh(self, symbol: str, rows: list[Row]) -> list[Row]:
+        """rows without those the previous connection left in the cache, unchanged since."""
+        left = self._left.get(symbol)
+        return [row for row in rows if tuple(row) not in left] if left else rows
 
 
 def _unseen_rows(
