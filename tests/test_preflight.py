@@ -132,3 +132,18 @@ def test_oauth_without_an_allow_list_is_refused(tmp_path):
         tmp_path / "closed", {**github, "grafana_oauth_github_allowed_organizations": ["my-team"]}
     )
     assert allowed.returncode == 0, allowed.stdout[-2000:]
+
+
+def test_an_exchange_the_feeder_cannot_stream_is_refused_by_name(tmp_path):
+    refused = run_stack_preflight(tmp_path, {"collectors_market_exchanges": ["binance", "binanse"]})
+    assert refused.returncode != 0
+    assert "cannot stream: binanse (a typo?" in refused.stdout
+
+
+def test_the_roles_lists_of_exchanges_are_the_feeders():
+    # The role cannot import ccxt; the feeder can: the copies must follow the pinned ccxt.
+    from marketdash.market.exchanges import PERPETUALS, streamable_exchanges
+
+    role_vars = yaml.safe_load((ROOT / "roles" / "collectors" / "vars" / "main.yml").read_text())
+    assert role_vars["collectors_market_streamable_exchanges"] == streamable_exchanges()
+    assert role_vars["collectors_market_funding_capable_exchanges"] == sorted(PERPETUALS)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 
 import httpx
 import psycopg
+import pytest
 from fake_binance import FakeBinance
 from fake_providers import ScriptedHttp, yahoo_chart
 from servers import VictoriaMetrics, eventually, free_port
@@ -96,3 +100,77 @@ async def test_feeder_follows_the_watchlists_and_reports_on_metrics_and_healthz(
         assert name in metrics, name
     stored = victoria_metrics_server.export('{__name__="ticker_last"}')
     assert {dict(labels)["symbol"] for labels in stored} == {"BTC/USDT", "DAX"}
+
+
+async def test_a_stream_that_cannot_start_is_reported_and_an_unlisted_symbol_left_out(
+    victoria_metrics_server: VictoriaMetrics,
+) -> None:
+    # Binance here lists BTC/USDT only; Kraken's API is a closed port. No PostgreSQL: the fallback list.
+    exchange = FakeBinance(["BTC/USDT"])
+    await exchange.start()
+    closed = f"http://127.0.0.1:{free_port()}"
+    port = free_port()
+    settings = MarketSettings(
+        exchanges=["binance", "kraken"],
+        exchange_urls={"binance": exchange.ccxt_urls(), "kraken": {"api": {"public": closed}}},
+        funding_exchanges=[],
+        fallback_symbols=["BTC/USDT", "ETH/USDT"],
+        stagger_s=0,
+        backoff_initial_s=0.05,
+        backoff_max_s=0.2,
+        stream_failing_grace_s=0.5,
+        yahoo_url=closed,
+        coingecko_url=closed,
+        metrics_host="127.0.0.1",
+        metrics_port=port,
+    )
+    feeder = MarketFeeder(settings, InfluxSettings(url=victoria_metrics_server.url, flush_interval_s=0.1))
+    task = asyncio.create_task(feeder.run())
+
+    def sample(name: str, **labels: str) -> float:
+        return feeder.registry.get_sample_value(name, labels) or 0.0
+
+    try:
+        assert await eventually(lambda: exchange.subscribed_to("btcusdt@kline_1m"), 10)
+        assert not exchange.subscribed_to("ethusdt")
+        assert await eventually(
+            lambda: (
+                sample(
+                    "marketdash_market_reconnects_total", source="kraken", stream="candles", reason="error"
+                )
+                >= 2
+            ),
+            10,
+        )
+        await asyncio.sleep(0.6)  # past the grace
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            health = await client.get("/healthz")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await exchange.stop()
+
+    assert sample("marketdash_market_symbols_unlisted", source="binance", stream="candles") == 1
+    assert health.status_code == 503
+    failing = health.json()["streams_failing"]
+    assert set(failing) == {"kraken/candles", "kraken/tickers"}
+    assert failing["kraken/candles"]["error"].startswith(f"ExchangeNotAvailable: kraken GET {closed}/")
+
+
+def test_an_exchange_the_feeder_cannot_stream_is_refused_by_name(tmp_path) -> None:
+    env = {**os.environ, "MARKETDASH_MARKET_EXCHANGES": '["binance", "binanse", "coinbase"]'}
+    run = subprocess.run(
+        [sys.executable, "-m", "marketdash.market"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2
+    refused = [json.loads(line) for line in run.stderr.splitlines() if "setting refused" in line]
+    assert [entry["setting"] for entry in refused] == ["MARKETDASH_MARKET_EXCHANGES"]
+    assert "'binanse' is not a ccxt.pro exchange id" in refused[0]["error"]
+    assert "coinbase has no watchOHLCV" in refused[0]["error"]
+    with pytest.raises(ValueError, match=r"no funding rates for \['kraken'\]"):
+        MarketSettings(funding_exchanges=["kraken"])

@@ -8,6 +8,8 @@ import contextlib
 import logging
 import signal
 
+from pydantic import ValidationError
+
 from marketdash.core.influx import InfluxSettings
 from marketdash.core.logging import configure_logging
 from marketdash.market.feeder import MarketFeeder
@@ -16,8 +18,8 @@ from marketdash.market.settings import MarketSettings
 log = logging.getLogger("marketdash.market")
 
 
-async def _main() -> None:
-    feeder = MarketFeeder(MarketSettings(), InfluxSettings())
+async def _main(settings: MarketSettings) -> None:
+    feeder = MarketFeeder(settings, InfluxSettings())
     task = asyncio.create_task(feeder.run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -37,7 +39,15 @@ def main() -> None:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args()
     configure_logging("market-feeder", args.log_level)
-    asyncio.run(_main())
+    try:
+        settings = MarketSettings()
+    except ValidationError as error:
+        # One line per bad value, named as the operator sets it (a typo in an exchange id, say).
+        for problem in error.errors():
+            setting = "MARKETDASH_MARKET_" + "_".join(str(part) for part in problem["loc"]).upper()
+            log.error("setting refused", extra={"setting": setting, "error": problem["msg"]})
+        raise SystemExit(2) from None
+    asyncio.run(_main(settings))
 
 
 if __name__ == "__main__":

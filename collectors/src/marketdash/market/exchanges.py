@@ -1,4 +1,5 @@
-"""ccxt.pro clients, with every base URL overridable from the settings (tests and proxies)."""
+"""ccxt.pro clients, with every base URL overridable from the settings (tests and proxies), and which
+exchanges the feeder can stream."""
 
 from __future__ import annotations
 
@@ -13,6 +14,32 @@ _BASE_OPTIONS: dict[str, dict[str, Any]] = {
     "bybit": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False},
     "kraken": {"fetchCurrencies": False},
 }
+
+
+# exchange id (the catalogue's source and the `source` tag) -> (ccxt client id, options for perpetuals)
+PERPETUALS: dict[str, tuple[str, dict[str, Any]]] = {
+    "binance": ("binanceusdm", {"fetchMarkets": {"types": ["linear"]}}),
+    "bybit": ("bybit", {"fetchMarkets": {"types": ["linear"]}}),
+}
+
+# What the streams call: candles of every followed symbol, and their tickers.
+_STREAMED = ("watchOHLCV", "watchTickers")
+
+
+def why_not_streamable(exchange_id: str) -> str | None:
+    """Why the feeder cannot stream this exchange id, or None when it can."""
+    if exchange_id not in ccxt.pro.exchanges:
+        return f"{exchange_id!r} is not a ccxt.pro exchange id (e.g. binance, bybit, kraken, okx)"
+    has = getattr(ccxt.pro, exchange_id)().has
+    missing = [feature for feature in _STREAMED if not has.get(feature)]
+    if missing:
+        return f"ccxt.pro's {exchange_id} has no {' nor '.join(missing)}: the feeder cannot stream it"
+    return None
+
+
+def streamable_exchanges() -> list[str]:
+    """Every exchange id the feeder can stream with this ccxt (the collectors role keeps a copy)."""
+    return [exchange_id for exchange_id in ccxt.pro.exchanges if why_not_streamable(exchange_id) is None]
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

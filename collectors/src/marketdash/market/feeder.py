@@ -13,7 +13,8 @@ from prometheus_client import CollectorRegistry
 from marketdash.core.catalogue import Asset
 from marketdash.core.influx import InfluxSettings, InfluxWriter
 from marketdash.core.metrics import serve_metrics
-from marketdash.market.funding import PERPETUALS, FundingPoller
+from marketdash.market.exchanges import PERPETUALS
+from marketdash.market.funding import FundingPoller
 from marketdash.market.instruments import FeederMetrics
 from marketdash.market.polling import AlphaVantagePoller, CoinGeckoPoller, Poller, YahooPoller
 from marketdash.market.settings import MarketSettings
@@ -121,4 +122,13 @@ class MarketFeeder:
                 for p in self.pollers
             },
         }
-        return not writer_failing, details
+        failing = {
+            f"{feed.exchange_id}/{stream}": {"for_s": round(now - since, 1), "error": error}
+            for feed in self.feeds
+            for stream, (since, error) in feed.failing.items()
+        }
+        details["streams_failing"] = failing
+        streams_down = any(
+            entry["for_s"] > self.settings.stream_failing_grace_s for entry in failing.values()
+        )
+        return not (writer_failing or streams_down), details

@@ -17,16 +17,10 @@ import ccxt.pro
 from marketdash.core.catalogue import Asset
 from marketdash.core.influx import InfluxWriter, backoff_delay
 from marketdash.core.schema import FUNDING, SchemaError
-from marketdash.market.exchanges import build_exchange
+from marketdash.market.exchanges import PERPETUALS, build_exchange
 from marketdash.market.instruments import FeederMetrics
 
 log = logging.getLogger(__name__)
-
-# exchange id (the catalogue's source and the `source` tag) -> (ccxt client id, options for perpetuals)
-PERPETUALS: dict[str, tuple[str, dict[str, Any]]] = {
-    "binance": ("binanceusdm", {"fetchMarkets": {"types": ["linear"]}}),
-    "bybit": ("bybit", {"fetchMarkets": {"types": ["linear"]}}),
-}
 
 
 class FundingPoller:

@@ -50,6 +50,12 @@ class FeederMetrics:
             ["source", "stream"],
             registry=registry,
         )
+        self.unlisted = Gauge(
+            "marketdash_market_symbols_unlisted",
+            "Followed symbols the exchange does not list, left out of its streams",
+            ["source", "stream"],
+            registry=registry,
+        )
         self.symbols = Gauge(
             "marketdash_market_symbols", "Catalogue symbols being collected", registry=registry
         )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from marketdash.market.exchanges import PERPETUALS, why_not_streamable
 
 
 class MarketSettings(BaseSettings):
@@ -28,6 +30,8 @@ class MarketSettings(BaseSettings):
     stale_after_s: float = Field(30.0, gt=0)
     # Reconnect on our terms before the exchange's forced disconnect (Binance: every 24 h).
     planned_reconnect_s: float = Field(23 * 3600.0, gt=0)
+    # A stream may keep failing this long (an exchange's outage or maintenance) before /healthz says so.
+    stream_failing_grace_s: float = Field(120.0, gt=0)
     backoff_initial_s: float = Field(1.0, gt=0)
     backoff_max_s: float = Field(60.0, gt=0)
     # Pause between opening two streams, so a restart does not burst the exchanges' connection limits.
@@ -47,3 +51,21 @@ class MarketSettings(BaseSettings):
     coingecko_every_s: float = Field(60.0, gt=0)
     metrics_host: str = "0.0.0.0"  # noqa: S104 - inside its container, scraped over the internal network
     metrics_port: int = 9108
+
+    @field_validator("exchanges")
+    @classmethod
+    def _streamable(cls, exchange_ids: list[str]) -> list[str]:
+        problems = [problem for problem in map(why_not_streamable, exchange_ids) if problem]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return exchange_ids
+
+    @field_validator("funding_exchanges")
+    @classmethod
+    def _with_perpetuals(cls, exchange_ids: list[str]) -> list[str]:
+        unknown = [exchange_id for exchange_id in exchange_ids if exchange_id not in PERPETUALS]
+        if unknown:
+            raise ValueError(
+                f"no funding rates for {unknown}: the feeder reads those of {sorted(PERPETUALS)}"
+            )
+        return exchange_ids

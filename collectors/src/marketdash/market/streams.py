@@ -57,6 +57,8 @@ class ExchangeFeed:
         self._candle_series: dict[str, Series] = {}
         self._ticker_series: dict[str, Series] = {}
         self.last_update: dict[str, float] = {}
+        # stream -> (since when it has been failing, its last error); gone once it delivers
+        self.failing: dict[str, tuple[float, str]] = {}
         self.book = CandleBook(self._fetch_range, self._write_candle, settings.initial_backfill_min)
         self._rest: ccxt.pro.Exchange | None = None
 
@@ -103,13 +105,14 @@ class ExchangeFeed:
         await asyncio.sleep(delay)
         attempt = 0
         while True:
-            client = build_exchange(
-                self.exchange_id,
-                self.settings.exchange_urls.get(self.exchange_id),
-                self.settings.exchange_options.get(self.exchange_id),
-            )
+            client: ccxt.pro.Exchange | None = None
             delivered_before = self.last_update.get(stream)
             try:
+                client = build_exchange(
+                    self.exchange_id,
+                    self.settings.exchange_urls.get(self.exchange_id),
+                    self.settings.exchange_options.get(self.exchange_id),
+                )
                 await client.load_markets()
                 await body(client)
                 reason = "ended"
@@ -121,17 +124,16 @@ class ExchangeFeed:
                 raise
             except Exception as exc:
                 reason = "error"
+                error = f"{type(exc).__name__}: {exc}"
+                # Kept until the stream delivers again: /healthz reports a stream that keeps failing.
+                self.failing[stream] = (self.failing.get(stream, (time.time(), ""))[0], error)
                 log.warning(
-                    "stream failed",
-                    extra={
-                        "source": self.exchange_id,
-                        "stream": stream,
-                        "error": f"{type(exc).__name__}: {exc}",
-                    },
+                    "stream failed", extra={"source": self.exchange_id, "stream": stream, "error": error}
                 )
             finally:
-                with contextlib.suppress(Exception):
-                    await client.close()
+                if client is not None:
+                    with contextlib.suppress(Exception):
+                        await client.close()
             self.metrics.reconnects.labels(self.exchange_id, stream, reason).inc()
             if self.last_update.get(stream) != delivered_before:
                 attempt = 0  # it worked for a while: start the back-off over
@@ -161,6 +163,7 @@ class ExchangeFeed:
             ) from None
         now = time.time()
         self.last_update[stream] = now
+        self.failing.pop(stream, None)
         self.metrics.last_message.labels(self.exchange_id, stream).set(now)
         if time.monotonic() >= deadline:
             raise PlannedReconnect
@@ -172,7 +175,7 @@ class ExchangeFeed:
         self._rest = client
         self.book.reconnected()
         deadline = time.monotonic() + self.settings.planned_reconnect_s
-        symbols = list(self._assets)
+        symbols = self._listed(client, "candles")
         if client.has.get("watchOHLCVForSymbols"):
             pairs = [[symbol, "1m"] for symbol in symbols]
             connections = _ConnectionWatch(client)
@@ -203,6 +206,21 @@ class ExchangeFeed:
                         await self._on_candles(symbol, rows)
 
             await asyncio.gather(*(one(symbol) for symbol in symbols))
+
+    def _listed(self, client: ccxt.pro.Exchange, stream: str) -> list[str]:
+        """The followed symbols the exchange lists: one it does not (delisted, or a catalogue mistake) is
+        left out with a warning instead of failing the subscription of all the others."""
+        listed = [symbol for symbol in self._assets if symbol in client.markets]
+        unlisted = sorted(self._assets.keys() - set(listed))
+        self.metrics.unlisted.labels(self.exchange_id, stream).set(len(unlisted))
+        if unlisted:
+            log.warning(
+                "symbols not listed by the exchange",
+                extra={"source": self.exchange_id, "stream": stream, "symbols": unlisted},
+            )
+        if not listed:
+            raise ValueError(f"{self.exchange_id} lists none of the followed symbols {unlisted}")
+        return listed
 
     def _reconnected_silently(self) -> None:
         self.book.reconnected()
@@ -258,7 +276,7 @@ class ExchangeFeed:
 
     async def _tickers(self, client: ccxt.pro.Exchange) -> None:
         deadline = time.monotonic() + self.settings.planned_reconnect_s
-        symbols = list(self._assets)
+        symbols = self._listed(client, "tickers")
         params = _TICKER_PARAMS.get(self.exchange_id, {})
         # ccxt replaces a symbol's cached ticker on every update: identity tells what is new.
         written: dict[str, dict[str, Any]] = {}
