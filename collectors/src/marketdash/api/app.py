@@ -18,13 +18,16 @@ from marketdash.api.metrics import MetricsMiddleware
 from marketdash.api.ratelimit import RateLimiter
 from marketdash.api.read_cache import ReadCache
 from marketdash.api.routes import assets, auth, health, owned_data
+from marketdash.api.routes.owned_data import OWNED_TABLES
 from marketdash.api.settings import ApiSettings
 from marketdash.api.tokens import TokenIssuer
 from marketdash.core.addresses import parse_networks
 from marketdash.core.db import open_listener, open_pool
 
 # What the API reads on every request and serves from memory; each announces its changes (migration 0010).
-CACHED_TABLES = ("users", "assets", "watchlists", "user_layouts", "alert_rules", "portfolio_positions")
+CACHED_TABLES = ("users", "assets", *OWNED_TABLES)
+# The read cache's connection, as pg_stat_activity shows it.
+LISTENER_NAME = "marketdash-api-reads"
 
 # A login is a username and a password: 4 KiB is ample, and it is all an anonymous caller may send.
 LOGIN_MAX_BODY_BYTES = 4096
@@ -64,7 +67,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             acquire_timeout=settings.pool_timeout_seconds,
         )
         following = asyncio.create_task(
-            app.state.reads.follow(lambda: open_listener(settings.postgres_dsn)), name="read cache"
+            app.state.reads.follow(lambda: open_listener(settings.postgres_dsn, LISTENER_NAME)),
+            name="read cache",
         )
         try:
             yield

@@ -5,9 +5,9 @@ The search rule, the one routes/assets.py's SQL applies: each asset takes the be
 1. its symbol, name or an alias starts with q;
 2. q appears in its symbol, its symbol without the '/', its name or an alias;
 case ignored throughout; ties keep the database's order of symbols (its collation, which the rows arrive
-in). Only ASCII is folded here: beyond it, case depends on the database's locale (Python upper-cases
-'ß' to 'SS', PostgreSQL leaves it), so ``search`` returns None for such a query or catalogue and the
-caller asks the database.
+in). Only ASCII is folded here, and only where the database folds it as Python does: beyond ASCII, case
+depends on the database's locale (Python upper-cases 'ß' to 'SS', PostgreSQL leaves it), and under a
+Turkic one even 'I' lowers to a dotless i. Then ``search`` returns None and the caller asks the database.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # Joins an entry's texts into one string, so that "starts one of them" and "appears in one of them" are
-# each one substring test. q never holds it (the route refuses NUL), nor does PostgreSQL text.
+# each one substring test. Neither q (the route refuses NUL) nor PostgreSQL text can hold it.
 _SEP = "\0"
 
 
@@ -43,20 +43,25 @@ def _entry(row: Mapping[str, Any], to_json: Callable[[Mapping[str, Any]], bytes]
     )
 
 
-def _text(row: Mapping[str, Any]) -> str:
-    return " ".join((row["symbol"], row["name"], *row["aliases"]))
-
-
 def _json_array(parts: Iterable[bytes]) -> bytes:
     return b"[" + b",".join(parts) + b"]"
 
 
 class Catalogue:
-    def __init__(self, rows: Iterable[Mapping[str, Any]], to_json: Callable[[Mapping[str, Any]], bytes]):
-        """rows in the database's order of symbols; to_json(row) -> the row as the API answers it."""
+    def __init__(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        to_json: Callable[[Mapping[str, Any]], bytes],
+        *,
+        folds_ascii: bool,
+    ) -> None:
+        """rows in the database's order of symbols; to_json(row) -> the row as the API answers it;
+        folds_ascii: the database's lower() and upper() map A-Z and a-z onto each other."""
         rows = list(rows)
         self._entries = [_entry(row, to_json) for row in rows]
-        self._searchable = all(_text(row).isascii() and _SEP not in _text(row) for row in rows)
+        self._searchable = folds_ascii and all(
+            " ".join((row["symbol"], row["name"], *row["aliases"])).isascii() for row in rows
+        )
 
     def listing(self, asset_class: str | None) -> bytes:
         return _json_array(

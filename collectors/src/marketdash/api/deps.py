@@ -80,9 +80,9 @@ class _Account:
 
 
 async def _caller(request: Request, claims: Claims) -> Caller:
-    """The token's user as the database has it now (served from the read cache): the role comes from the
-    database, not the token, so a demotion or deletion takes effect as soon as it is committed. No
-    connection stays held for the rest of the request."""
+    """The token's user as the database has it (served from the read cache): the role comes from the
+    database, not the token, so a demotion or deletion takes effect once each API process hears of it, a
+    millisecond or so after the commit. No connection stays held for the rest of the request."""
     state = request.app.state
     account = await state.reads.get(
         "users", claims.user_id, lambda: _load_account(state.pool, claims.user_id)
@@ -105,6 +105,8 @@ async def _load_account(pool: AsyncConnectionPool, user_id: int) -> _Account | N
     return _Account(password_version=row.pop("password_version"), caller=Caller(**row))
 
 
+# A route lists CurrentUser before Conn: FastAPI resolves parameters in order, so the token is checked (and
+# a refused request answered) before a pooled connection is taken.
 CurrentUser = Annotated[Caller, Depends(_caller)]
 
 

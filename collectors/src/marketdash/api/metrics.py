@@ -28,7 +28,8 @@ RATE_LIMITED = Counter("marketdash_api_rate_limited_total", "Requests refused wi
 CACHE_LOADS = Counter(
     "marketdash_api_cache_loads_total", "Reads the in-memory cache sent to the database", ["table"]
 )
-# 0 when any worker's cache is not listening (so reading everything from the database).
+# 0 while the cache is not listening (so reading everything from the database); with several workers and
+# PROMETHEUS_MULTIPROC_DIR, 0 when any worker's is not.
 CACHE_LISTENING = Gauge(
     "marketdash_api_cache_listening",
     "The read cache follows the tables' notifications",

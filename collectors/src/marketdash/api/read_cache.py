@@ -12,8 +12,9 @@ rarely, and each sends ``NOTIFY <table>_changed`` at commit (migration 0010), wh
 - An entry is read again once older than ``max_age_s``, listening or not: the bound on staleness for a
   write that fires no trigger (``session_replication_role = replica``, a restore without triggers).
 - ``None`` (nothing found) is never kept: an absence can end through a change in another table.
-- A write made by this process drops its table at once (``changed``) so that its own next read sees it;
-  another process sees it when the notification arrives, a millisecond or so after the commit.
+- A write made by this process drops its table at once (``changed``) so that the next read this process
+  serves sees it; another worker process sees it when its listener hears the notification, a millisecond
+  or so after the commit.
 """
 
 from __future__ import annotations
@@ -56,10 +57,6 @@ class ReadCache:
         self._clock = clock
         self.listening = False
 
-    @property
-    def tables(self) -> tuple[str, ...]:
-        return tuple(self._tables)
-
     async def get(self, table: str, key: Hashable, load: Callable[[], Awaitable[V]]) -> V:
         """The entry for key, or what load() returns (kept under the rules above)."""
         cached = self._tables[table]
@@ -78,7 +75,8 @@ class ReadCache:
         for table in tables:
             self._tables[table].drop()
 
-    def _listen(self, listening: bool) -> None:
+    def set_listening(self, listening: bool) -> None:
+        """Starts keeping entries, or stops; either way what is kept goes: a load begun before is not kept."""
         self.changed(*self._tables)
         self.listening = listening
         CACHE_LISTENING.set(int(listening))
@@ -94,17 +92,19 @@ class ReadCache:
                 async with await connect() as conn:
                     for table in self._tables:
                         await conn.execute(f"LISTEN {table}{CHANNEL_SUFFIX}")
-                    self._listen(True)
+                    self.set_listening(True)
                     attempt = 0
                     async for notification in conn.notifies():
                         table = notification.channel.removesuffix(CHANNEL_SUFFIX)
                         if table in self._tables:
                             self.changed(table)
-            except (psycopg.Error, OSError) as error:
+            except Exception as error:  # whatever ended it, the cache must listen again
                 log.warning(
-                    "read cache not listening, reading from the database", extra={"error": str(error)}
+                    "read cache not listening, reading from the database",
+                    extra={"error": f"{type(error).__name__}: {error}"},
+                    exc_info=not isinstance(error, psycopg.Error | OSError),
                 )
             finally:
-                self._listen(False)
+                self.set_listening(False)
             await asyncio.sleep(backoff_delay(attempt, retry_s, 30.0))
             attempt += 1

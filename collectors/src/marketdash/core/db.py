@@ -44,13 +44,17 @@ async def open_pool(
     return pool
 
 
-async def open_listener(dsn: str) -> AsyncConnection[Any]:
-    """A connection of its own for LISTEN (a pooled one would be handed to others). TCP keepalives end it
-    within about 25 s when the server vanishes without closing it, so its follower reconnects."""
+async def open_listener(dsn: str, application_name: str) -> AsyncConnection[Any]:
+    """A connection of its own for LISTEN (a pooled one would be handed to others), named for
+    pg_stat_activity. It is idle by nature: exempt from an idle_session_timeout the server may set. TCP
+    keepalives end it within about 25 s when the server vanishes without closing it, so that its follower
+    reconnects."""
     return await AsyncConnection.connect(
         dsn,
         autocommit=True,
         connect_timeout=10,
+        application_name=application_name,
+        options="-c idle_session_timeout=0",
         keepalives=1,
         keepalives_idle=10,
         keepalives_interval=5,

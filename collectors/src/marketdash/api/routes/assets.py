@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -53,13 +54,21 @@ def _json(rows: Any) -> Response:
     return Response(_ASSETS.dump_json(_ASSETS.validate_python(rows)), media_type="application/json")
 
 
+# Whether the database folds ASCII letters as Python does (a Turkic locale lowers 'I' to a dotless i).
+_FOLDS_ASCII = "SELECT lower(%(upper)s) = %(lower)s AND upper(%(lower)s) = %(upper)s AS folds"
+
+
 async def _load_catalogue(pool: AsyncConnectionPool) -> Catalogue:
     async with pool.connection() as conn:
         cur = await conn.execute(
             "SELECT symbol, name, asset_class, aliases, sources FROM assets ORDER BY symbol"
         )
         rows = await cur.fetchall()
-    return Catalogue(rows, lambda row: _ASSET.dump_json(_ASSET.validate_python(row)))
+        cur = await conn.execute(
+            _FOLDS_ASCII, {"upper": string.ascii_uppercase, "lower": string.ascii_lowercase}
+        )
+        folds = (await cur.fetchone())["folds"]
+    return Catalogue(rows, lambda row: _ASSET.dump_json(_ASSET.validate_python(row)), folds_ascii=folds)
 
 
 async def _catalogue(request: Request) -> Catalogue:

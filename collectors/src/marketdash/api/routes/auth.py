@@ -21,6 +21,7 @@ from marketdash.api.deps import (
 from marketdash.api.models import Error, LoginIn, PasswordIn, TokenOut, UserIn, UserOut
 from marketdash.api.passwords import hash_password, needs_rehash, verify_password
 from marketdash.api.routes import AUTHENTICATED_ERRORS
+from marketdash.api.routes.owned_data import OWNED_TABLES
 
 router = APIRouter(tags=["auth and users"], responses=AUTHENTICATED_ERRORS)
 T = TypeVar("T")
@@ -111,8 +112,7 @@ async def delete_user(user_id: UserIdPath, admin: Admin, conn: Conn, request: Re
         raise HTTPException(status.HTTP_409_CONFLICT, "an admin cannot delete their own account")
     if not await users.delete_user(conn, user_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {user_id} not found")
-    reads = request.app.state.reads
-    reads.changed(*reads.tables)  # the user, and by cascade everything they owned
+    request.app.state.reads.changed("users", *OWNED_TABLES)  # the user, and by cascade all they owned
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

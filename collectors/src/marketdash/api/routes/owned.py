@@ -119,8 +119,10 @@ def register(
         async def list_owned(owner: owner_type, caller: CurrentUser, request: Request) -> Response:
             check_owner(caller, owner)
             state = request.app.state
-            body = await state.reads.get(resource.table, owner, lambda: owned_json(state.pool, owner))
-            if body is None:  # only an admin can get here: a member names no one but themselves
+            body = await state.reads.get(
+                resource.table, (resource.label, owner), lambda: owned_json(state.pool, owner)
+            )
+            if body is None:  # an admin naming no such user, or a member deleted since their token's check
                 raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {owner} not found")
             return Response(body, media_type="application/json")
 

@@ -92,6 +92,9 @@ POSITIONS = OwnedResource(
     asset_fields=("asset",),
 )
 
+# The tables of what users own: a user's deletion empties them by cascade.
+OWNED_TABLES = tuple(resource.table for resource in (WATCHLISTS, LAYOUTS, ALERT_RULES, POSITIONS))
+
 router = APIRouter(responses=AUTHENTICATED_ERRORS)
 
 watchlists = APIRouter(tags=["watchlists"])
