@@ -86,6 +86,21 @@ async def test_an_outage_of_the_server_loses_nothing(victoria_metrics_server: Vi
         assert sample(registry, "marketdash_influx_points_dropped_total", reason=reason) == 0
 
 
+async def test_writes_resume_as_soon_as_the_server_answers_again(
+    victoria_metrics_server: VictoriaMetrics,
+) -> None:
+    # The first back-off alone is 10-20 s here: only the health probe can bring the writer back sooner.
+    registry = CollectorRegistry()
+    slow = {"backoff_initial_s": 20.0, "backoff_max_s": 30.0, "probe_every_s": 0.2, "flush_interval_s": 0.1}
+    async with InfluxWriter(settings(victoria_metrics_server.url, **slow), registry) as writer:
+        await asyncio.to_thread(victoria_metrics_server.stop)
+        writer.write_many(BUCKET_MARKETS, lines("BTC/USDT", 50))
+        assert await eventually(lambda: sample(registry, "marketdash_influx_write_retries_total") >= 1, 10)
+        await asyncio.to_thread(victoria_metrics_server.start)
+        assert await writer.flush(within_s=5)
+    assert len(next(iter(victoria_metrics_server.export('{__name__="ticker_last"}').values()))) == 50
+
+
 async def test_a_full_buffer_drops_the_oldest_points_and_counts_them(
     victoria_metrics_server: VictoriaMetrics,
 ) -> None:

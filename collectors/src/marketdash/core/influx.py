@@ -47,6 +47,9 @@ class InfluxSettings(BaseSettings):
     timeout_s: float = Field(10.0, gt=0)
     backoff_initial_s: float = Field(0.5, gt=0)
     backoff_max_s: float = Field(30.0, gt=0)
+    # While InfluxDB cannot be reached, its /health is asked this often: writes resume as soon as it
+    # answers, not at the end of a back-off that has grown to backoff_max_s.
+    probe_every_s: float = Field(1.0, gt=0)
     gzip: bool = True
     # Level 1 compresses line protocol ~8x at a fraction of level 6's CPU.
     gzip_level: int = Field(1, ge=1, le=9)
@@ -61,6 +64,8 @@ class InfluxWriter:
     ) -> None:
         self.settings = settings
         self._endpoint = settings.url.rstrip("/") + "/api/v2/write"
+        self._health = settings.url.rstrip("/") + "/health"
+        self._probe_timeout = aiohttp.ClientTimeout(total=max(1.0, settings.probe_every_s))
         self._headers = {"Content-Type": "text/plain; charset=utf-8"}
         if settings.token:
             self._headers["Authorization"] = f"Token {settings.token}"
@@ -257,7 +262,24 @@ class InfluxWriter:
                     extra={"bucket": bucket, "error": self.last_error, "retry_in_s": round(delay, 2)},
                 )
             attempt += 1
-            await asyncio.sleep(delay)
+            if status is None:
+                await self._reachable_within(delay)
+            else:  # it answered, with an error: the back-off spares it
+                await asyncio.sleep(delay)
+
+    async def _reachable_within(self, seconds: float) -> None:
+        """Wait `seconds`, or only until InfluxDB answers its /health: a probe costs it next to nothing,
+        where a retried batch can be megabytes."""
+        assert self._session is not None
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(self.settings.probe_every_s, left))
+            try:
+                async with self._session.get(self._health, timeout=self._probe_timeout) as resp:
+                    if resp.status == 200:
+                        return
+            except (aiohttp.ClientError, TimeoutError, OSError):
+                continue
 
 
 def backoff_delay(attempt: int, initial: float, cap: float) -> float:
