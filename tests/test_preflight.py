@@ -147,3 +147,12 @@ def test_the_roles_lists_of_exchanges_are_the_feeders():
     role_vars = yaml.safe_load((ROOT / "roles" / "collectors" / "vars" / "main.yml").read_text())
     assert role_vars["collectors_market_streamable_exchanges"] == streamable_exchanges()
     assert role_vars["collectors_market_funding_capable_exchanges"] == sorted(PERPETUALS)
+
+
+def test_a_funding_exchange_without_perpetuals_is_refused_by_name(tmp_path):
+    refused = run_stack_preflight(tmp_path, {"collectors_market_funding_exchanges": ["binance", "kraken"]})
+    assert refused.returncode != 0
+    assert (
+        "collectors_market_funding_exchanges is a list among binance, bybit; got ['binance', 'kraken']"
+        in refused.stdout
+    )

@@ -107,8 +107,8 @@ class FakeBinance:
     flood_rate: float = 0.0
     # Benchmark: floods start together once this many subscriptions arrived (client start-up excluded).
     flood_after: int = 1
-    # A slow REST API: each klines request waits this long; how many are being answered now.
-    klines_delay_s: float = 0.0
+    # A REST API that holds every klines request until the test opens the gate; how many are held now.
+    klines_gate: asyncio.Event | None = None
     klines_in_flight: int = 0
     _go: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
@@ -250,11 +250,12 @@ class FakeBinance:
         )
 
     async def _klines(self, request: web.Request) -> web.Response:
-        self.klines_in_flight += 1
-        try:
-            await asyncio.sleep(self.klines_delay_s)
-        finally:
-            self.klines_in_flight -= 1
+        if self.klines_gate is not None:
+            self.klines_in_flight += 1
+            try:
+                await self.klines_gate.wait()
+            finally:
+                self.klines_in_flight -= 1
         query = request.query
         symbol = next(s for s in self.symbols if market_id(s) == query["symbol"])
         start = int(query.get("startTime", 0))

@@ -145,12 +145,13 @@ async def test_a_stream_that_cannot_start_is_reported_and_an_unlisted_symbol_lef
         await asyncio.sleep(0.6)  # past the grace
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             health = await client.get("/healthz")
+        unlisted = sample("marketdash_market_symbols_unlisted", source="binance", stream="candles")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await exchange.stop()
 
-    assert sample("marketdash_market_symbols_unlisted", source="binance", stream="candles") == 1
+    assert unlisted == 1
     assert health.status_code == 503
     failing = health.json()["streams_failing"]
     assert set(failing) == {"kraken/candles", "kraken/tickers"}

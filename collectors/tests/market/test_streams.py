@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from fake_binance import MINUTE, FakeBinance
 from prometheus_client import CollectorRegistry
-from servers import VictoriaMetrics, eventually
+from servers import VictoriaMetrics, eventually, free_port
 
 from marketdash.core.catalogue import catalogue_by_symbol
 from marketdash.core.influx import InfluxSettings, InfluxWriter
@@ -236,7 +236,7 @@ async def test_updates_of_every_symbol_arriving_together_are_all_written(
 async def test_a_socket_dropped_while_the_feeder_backfills_closes_no_partial_candle(
     victoria_metrics_server: VictoriaMetrics,
 ) -> None:
-    """With no watch pending (a slow REST backfill under way), ccxt raises nothing when the socket drops:
+    """With no watch pending (a REST backfill under way), ccxt raises nothing when the socket drops:
     it opens another at the next watch. The candle each symbol was on, last updated by the dropped socket
     (one such update still unread in ccxt's cache), must come over REST, not be closed as it was."""
     ex = FakeBinance(["BTC/USDT", "ETH/USDT"])
@@ -268,9 +268,9 @@ async def test_a_socket_dropped_while_the_feeder_backfills_closes_no_partial_can
         for symbol in ex.symbols:
             await until_settled(symbol, T + MINUTE, T + MINUTE)  # T closed live on the first socket
 
-        # ETH jumps two minutes: a backfill, slowed down; meanwhile BTC's T+1 goes on. BTC comes first in
-        # the feeder's rounds, so its update read during the backfill waits in ccxt's cache for the next.
-        ex.klines_delay_s = 1.5
+        # ETH jumps two minutes: a backfill, held by the exchange; meanwhile BTC's T+1 goes on. BTC comes
+        # first in the feeder's rounds, so its update read during the backfill waits in ccxt's cache.
+        ex.klines_gate = asyncio.Event()
         await ex.trade("ETH/USDT", 104, 1, T + 3 * MINUTE)
         assert await eventually(lambda: ex.klines_in_flight > 0, 5)
         await ex.trade("BTC/USDT", 150, 1, T + MINUTE + 20_000)
@@ -278,7 +278,9 @@ async def test_a_socket_dropped_while_the_feeder_backfills_closes_no_partial_can
         await ex.drop_connections()
         await ex.trade("BTC/USDT", 90, 5, T + MINUTE + 40_000, push=False)  # after the drop: unseen
         await ex.trade("BTC/USDT", 300, 1, T + 2 * MINUTE, push=False)
-        ex.klines_delay_s = 0
+        assert ex.klines_in_flight > 0  # the drop fell during the backfill, with no watch pending
+        ex.klines_gate.set()
+        ex.klines_gate = None
         assert await eventually(lambda: ex.subscribed_to("@kline_1m"), 10)  # reopened by ccxt itself
 
         await until_settled("ETH/USDT", T + 3 * MINUTE, T + 3 * MINUTE)
@@ -298,3 +300,43 @@ async def test_a_socket_dropped_while_the_feeder_backfills_closes_no_partial_can
     assert stored_t1 == (t1.open, t1.high, t1.low, t1.close, t1.volume)
     assert columns["candle_backfilled"][T + MINUTE] == 1
     assert columns["candle_backfilled"][T] == 0
+
+
+async def test_a_failing_stream_is_reported_until_it_has_stayed_up_a_whole_grace_period(
+    victoria_metrics_server: VictoriaMetrics,
+) -> None:
+    ex = FakeBinance(["BTC/USDT"])
+    port = free_port()
+    ex.url = f"http://127.0.0.1:{port}"  # where it will listen; nothing does yet
+    registry = CollectorRegistry()
+    writer = InfluxWriter(InfluxSettings(url=victoria_metrics_server.url, flush_interval_s=0.1), registry)
+    await writer.start()
+    feed = ExchangeFeed(
+        "binance", market_settings(ex, stream_failing_grace_s=2.0), writer, FeederMetrics(registry)
+    )
+    await feed.follow([catalogue_by_symbol()["BTC/USDT"]])
+    try:
+        assert await eventually(lambda: "candles" in feed.failing, 5)
+        await ex.start(port)
+        assert await eventually(lambda: ex.subscribed_to("@kline_1m"), 10)
+        delivered = feed.last_update.get("candles")
+        at = T
+        while feed.last_update.get("candles") == delivered:
+            await ex.trade("BTC/USDT", 100, 1, at)
+            await asyncio.sleep(0.1)
+        assert "candles" in feed.failing  # delivering again, not yet for the grace period
+        for _ in range(40):
+            at += 1000
+            await ex.trade("BTC/USDT", 100, 1, at)
+            if await eventually(lambda: "candles" not in feed.failing, 0.1):
+                break
+        assert "candles" not in feed.failing
+        # Failing again, then the watchlists drop the exchange: a stopped stream is not reported.
+        await ex.stop()
+        assert await eventually(lambda: "candles" in feed.failing, 10)
+        await feed.follow([])
+        assert feed.failing == {}
+    finally:
+        await feed.stop()
+        await writer.close()
+        await ex.stop()

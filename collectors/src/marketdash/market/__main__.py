@@ -9,6 +9,7 @@ import logging
 import signal
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from marketdash.core.influx import InfluxSettings
 from marketdash.core.logging import configure_logging
@@ -44,8 +45,11 @@ def main() -> None:
     except ValidationError as error:
         # One line per bad value, named as the operator sets it (a typo in an exchange id, say).
         for problem in error.errors():
-            setting = "MARKETDASH_MARKET_" + "_".join(str(part) for part in problem["loc"]).upper()
+            setting = f"MARKETDASH_MARKET_{str(problem['loc'][0]).upper()}"
             log.error("setting refused", extra={"setting": setting, "error": problem["msg"]})
+        raise SystemExit(2) from None
+    except SettingsError as error:  # a value that is not even JSON
+        log.error("setting refused", extra={"error": str(error)})
         raise SystemExit(2) from None
     asyncio.run(_main(settings))
 

@@ -60,19 +60,21 @@ class CandleBook:
 
     async def on_rows(self, symbol: str, rows: Sequence[Row], received: float | None = None) -> None:
         received = time.time() if received is None else received
-        for raw in rows:
-            row = list(raw)  # ccxt updates its rows in place
+        # The connection these rows came through, taken now: a reconnect noticed while a backfill started by
+        # one of them is awaited must not relabel the rest. Copied now too: ccxt updates its rows in place.
+        epoch = self.epoch
+        for row in [list(raw) for raw in rows]:
             if len(row) < 6 or not all(isinstance(v, int | float) and math.isfinite(v) for v in row[:6]):
                 self.invalid += 1
                 continue
-            await self._on_row(symbol, row, received)
+            await self._on_row(symbol, row, received, epoch)
 
-    async def _on_row(self, symbol: str, row: Row, received: float) -> None:
+    async def _on_row(self, symbol: str, row: Row, received: float, epoch: int) -> None:
         ts = int(row[0])
         current = self._current.get(symbol)
         settled = self.settled.get(symbol)
         if current is None:
-            self._current[symbol] = _Current(row, self.epoch)
+            self._current[symbol] = _Current(row, epoch)
             since = settled if settled is not None else ts - self._initial_ms
             await self._backfill(symbol, since, ts)
             return
@@ -80,12 +82,13 @@ class CandleBook:
             self.out_of_order += 1
             return
         if ts == current.row[0]:
-            current.row, current.epoch = row, self.epoch
+            current.row, current.epoch = row, epoch
             return
         # A later candle: the current one is closed.
         closed = current
-        self._current[symbol] = _Current(row, self.epoch)
-        trusted = closed.epoch == self.epoch and settled == closed.row[0] and ts == closed.row[0] + MINUTE_MS
+        self._current[symbol] = _Current(row, epoch)
+        same_connection = closed.epoch == epoch == self.epoch
+        trusted = same_connection and settled == closed.row[0] and ts == closed.row[0] + MINUTE_MS
         if trusted:
             self._write(symbol, closed.row, False, received)
             self.settled[symbol] = ts

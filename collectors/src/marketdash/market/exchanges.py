@@ -22,8 +22,9 @@ PERPETUALS: dict[str, tuple[str, dict[str, Any]]] = {
     "bybit": ("bybit", {"fetchMarkets": {"types": ["linear"]}}),
 }
 
-# What the streams call: candles of every followed symbol, and their tickers.
-_STREAMED = ("watchOHLCV", "watchTickers")
+# What the streams call: candles of every followed symbol and their tickers, and the REST candles that
+# fill what a stream cannot vouch for.
+_STREAMED = ("watchOHLCV", "watchTickers", "fetchOHLCV")
 
 
 def why_not_streamable(exchange_id: str) -> str | None:

@@ -56,6 +56,11 @@ class MarketSettings(BaseSettings):
     @classmethod
     def _streamable(cls, exchange_ids: list[str]) -> list[str]:
         problems = [problem for problem in map(why_not_streamable, exchange_ids) if problem]
+        repeated = sorted(
+            {exchange_id for exchange_id in exchange_ids if exchange_ids.count(exchange_id) > 1}
+        )
+        if repeated:
+            problems.append(f"{repeated} named twice (each is streamed once)")
         if problems:
             raise ValueError("; ".join(problems))
         return exchange_ids

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -39,6 +40,10 @@ class PlannedReconnect(Exception):  # noqa: N818
     """Time to reconnect before the exchange forces it."""
 
 
+class NothingListed(Exception):  # noqa: N818
+    """The exchange lists none of the followed symbols: reconnecting cannot help."""
+
+
 class ExchangeFeed:
     def __init__(
         self,
@@ -57,8 +62,9 @@ class ExchangeFeed:
         self._candle_series: dict[str, Series] = {}
         self._ticker_series: dict[str, Series] = {}
         self.last_update: dict[str, float] = {}
-        # stream -> (since when it has been failing, its last error); gone once it delivers
+        # stream -> (since when it has been failing, its last error): see _failed
         self.failing: dict[str, tuple[float, str]] = {}
+        self._attempt_started: dict[str, float] = {}
         self.book = CandleBook(self._fetch_range, self._write_candle, settings.initial_backfill_min)
         self._rest: ccxt.pro.Exchange | None = None
 
@@ -96,6 +102,11 @@ class ExchangeFeed:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        # A stream that no longer runs is neither failing nor delivering.
+        self.failing.clear()
+        self.last_update.clear()
+        for stream in ("candles", "tickers"):
+            self.metrics.unlisted.labels(self.exchange_id, stream).set(0)
 
     # --- supervision ------------------------------------------------------------------------------
 
@@ -107,6 +118,7 @@ class ExchangeFeed:
         while True:
             client: ccxt.pro.Exchange | None = None
             delivered_before = self.last_update.get(stream)
+            self._attempt_started[stream] = time.time()
             try:
                 client = build_exchange(
                     self.exchange_id,
@@ -118,22 +130,31 @@ class ExchangeFeed:
                 reason = "ended"
             except PlannedReconnect:
                 reason = "planned"
-            except StaleStream:
+            except StaleStream as exc:
                 reason = "stale"
+                self._failed(stream, str(exc))
+            except NothingListed as exc:
+                reason = "unlisted"
+                self._failed(stream, str(exc))
+                log.error(
+                    "stream parked", extra={"source": self.exchange_id, "stream": stream, "error": str(exc)}
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 reason = "error"
-                error = f"{type(exc).__name__}: {exc}"
-                # Kept until the stream delivers again: /healthz reports a stream that keeps failing.
-                self.failing[stream] = (self.failing.get(stream, (time.time(), ""))[0], error)
+                error = f"{type(exc).__name__}: {exc}"[:300]
+                self._failed(stream, error)
                 log.warning(
                     "stream failed", extra={"source": self.exchange_id, "stream": stream, "error": error}
                 )
             finally:
                 if client is not None:
+                    # Shielded: a stop() arriving meanwhile must not leave the client half closed.
                     with contextlib.suppress(Exception):
-                        await client.close()
+                        await asyncio.shield(client.close())
+            if reason == "unlisted":
+                await asyncio.Event().wait()  # until the watchlists change and follow() restarts the streams
             self.metrics.reconnects.labels(self.exchange_id, stream, reason).inc()
             if self.last_update.get(stream) != delivered_before:
                 attempt = 0  # it worked for a while: start the back-off over
@@ -151,6 +172,13 @@ class ExchangeFeed:
                 )
                 await asyncio.sleep(delay)
 
+    def _failed(self, stream: str, error: str) -> None:
+        """Recorded for /healthz, from the first failure of a streak: a stream whose attempts keep failing,
+        each after a few good watches (a REST backfill refused every time), is not recovered until one
+        attempt has stayed up for the whole grace period."""
+        since = self.failing[stream][0] if stream in self.failing else time.time()
+        self.failing[stream] = (since, error)
+
     async def _watch(self, stream: str, call: Awaitable[Any], deadline: float) -> Any:
         # Not wait_for: its task per call delays re-arming the watch by a few loop turns, and ccxt hands
         # an update only to a watch already pending when the message is parsed.
@@ -163,7 +191,11 @@ class ExchangeFeed:
             ) from None
         now = time.time()
         self.last_update[stream] = now
-        self.failing.pop(stream, None)
+        if (
+            stream in self.failing
+            and now - self._attempt_started[stream] >= self.settings.stream_failing_grace_s
+        ):
+            del self.failing[stream]  # up for a whole grace period: recovered
         self.metrics.last_message.labels(self.exchange_id, stream).set(now)
         if time.monotonic() >= deadline:
             raise PlannedReconnect
@@ -205,7 +237,13 @@ class ExchangeFeed:
                     if rows:
                         await self._on_candles(symbol, rows)
 
-            await asyncio.gather(*(one(symbol) for symbol in symbols))
+            # A TaskGroup, not gather: one watch failing cancels the others, so none outlives its client.
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for symbol in symbols:
+                        group.create_task(one(symbol))
+            except ExceptionGroup as failed:
+                raise failed.exceptions[0] from None
 
     def _listed(self, client: ccxt.pro.Exchange, stream: str) -> list[str]:
         """The followed symbols the exchange lists: one it does not (delisted, or a catalogue mistake) is
@@ -219,7 +257,7 @@ class ExchangeFeed:
                 extra={"source": self.exchange_id, "stream": stream, "symbols": unlisted},
             )
         if not listed:
-            raise ValueError(f"{self.exchange_id} lists none of the followed symbols {unlisted}")
+            raise NothingListed(f"{self.exchange_id} lists none of the followed symbols {unlisted}")
         return listed
 
     def _reconnected_silently(self) -> None:
@@ -326,6 +364,9 @@ class ExchangeFeed:
         self.writer.write(TICKER.bucket, line, timestamp / 1000)
 
 
+_LEFT_REACH_MS = 60 * MINUTE_MS
+
+
 class _ConnectionWatch:
     """Tells when a client's rows start coming through another websocket connection, and which rows the
     previous one left behind.
@@ -347,13 +388,13 @@ class _ConnectionWatch:
         call's (never so at the first call: a new client starts with an empty cache)."""
         current = tuple((self._client.clients or {}).values())
         seen, self._seen = self._seen, current
-        if seen is None or (
-            len(current) == len(seen) and all(a is b for a, b in zip(current, seen, strict=True))
-        ):
+        if seen is None or (len(current) == len(seen) and all(map(operator.is_, current, seen))):
             return False
+        # The last hour of each symbol's cache: older rows are behind anything the book still takes.
         self._left = {
-            symbol: {tuple(row) for row in timeframes.get("1m", [])}
+            symbol: {tuple(row) for row in cached if row[0] >= cached[-1][0] - _LEFT_REACH_MS}
             for symbol, timeframes in self._client.ohlcvs.items()
+            if (cached := timeframes.get("1m"))
         }
         for symbol, rows in returned.items():
             if rows:
