@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import pytest
 from fake_binance import MINUTE, FakeBinance
@@ -47,6 +49,31 @@ def market_settings(exchange: FakeBinance, **overrides: object) -> MarketSetting
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
     return registry.get_sample_value(name, labels) or 0.0
+
+
+@dataclass
+class Streaming:
+    feed: ExchangeFeed
+    writer: InfluxWriter
+    registry: CollectorRegistry
+
+
+@contextlib.asynccontextmanager
+async def streaming(
+    exchange: FakeBinance, sink: VictoriaMetrics, symbols: list[str], **settings: object
+) -> AsyncIterator[Streaming]:
+    """A feed of `symbols` from the local exchange into `sink`; stopped, its writer closed, at the end."""
+    registry = CollectorRegistry()
+    writer = InfluxWriter(InfluxSettings(url=sink.url, flush_interval_s=0.1), registry)
+    await writer.start()
+    feed = ExchangeFeed("binance", market_settings(exchange, **settings), writer, FeederMetrics(registry))
+    by_symbol = catalogue_by_symbol()
+    await feed.follow([by_symbol[symbol] for symbol in symbols])
+    try:
+        yield Streaming(feed, writer, registry)
+    finally:
+        await feed.stop()
+        await writer.close()
 
 
 async def test_forced_disconnects_garbage_and_stale_rows_leave_no_gap_and_no_wrong_candle(
@@ -142,24 +169,13 @@ async def test_planned_reconnection_reopens_the_stream_and_keeps_the_candles_who
     fake_binance: FakeBinance, victoria_metrics_server: VictoriaMetrics
 ) -> None:
     ex = fake_binance
-    registry = CollectorRegistry()
-    writer = InfluxWriter(InfluxSettings(url=victoria_metrics_server.url, flush_interval_s=0.1), registry)
-    await writer.start()
-    feed = ExchangeFeed(
-        "binance", market_settings(ex, planned_reconnect_s=0.3), writer, FeederMetrics(registry)
-    )
-    await feed.follow([catalogue_by_symbol()["BTC/USDT"]])
+    async with streaming(ex, victoria_metrics_server, ["BTC/USDT"], planned_reconnect_s=0.3) as run:
+        feed = run.feed
 
-    def planned() -> float:
-        return value(
-            registry,
-            "marketdash_market_reconnects_total",
-            source="binance",
-            stream="candles",
-            reason="planned",
-        )
+        def planned() -> float:
+            labels = {"source": "binance", "stream": "candles", "reason": "planned"}
+            return value(run.registry, "marketdash_market_reconnects_total", **labels)
 
-    try:
         for minute in range(4):
             assert await eventually(lambda: ex.subscribed_to("@kline_1m"), 5)
             before = planned()
@@ -174,10 +190,7 @@ async def test_planned_reconnection_reopens_the_stream_and_keeps_the_candles_who
         await ex.trade("BTC/USDT", 200, 1, T + 4 * MINUTE)
         await ex.push_kline("BTC/USDT", T + 4 * MINUTE, T + 4 * MINUTE)
         assert await eventually(lambda: feed.book.settled.get("BTC/USDT") == T + 4 * MINUTE, 10)
-        assert await writer.flush(within_s=10)
-    finally:
-        await feed.stop()
-        await writer.close()
+        assert await run.writer.flush(within_s=10)
     assert planned() >= 3
     stored = victoria_metrics_server.export('{__name__="candle_close", symbol="BTC/USDT"}')
     closes = dict(next(iter(stored.values())))
@@ -243,56 +256,50 @@ async def test_a_socket_dropped_while_the_feeder_backfills_closes_no_partial_can
     await ex.start()
     for symbol in ex.symbols:
         await ex.trade(symbol, 99, 1, T - MINUTE, push=False)
-    registry = CollectorRegistry()
-    writer = InfluxWriter(InfluxSettings(url=victoria_metrics_server.url, flush_interval_s=0.1), registry)
-    await writer.start()
-    feed = ExchangeFeed("binance", market_settings(ex), writer, FeederMetrics(registry))
-    by_symbol = catalogue_by_symbol()
-    await feed.follow([by_symbol[symbol] for symbol in ex.symbols])
-
-    def settled(symbol: str, ts: int) -> bool:
-        return feed.book.settled.get(symbol) == ts
-
-    async def until_settled(symbol: str, ts: int, start: int) -> None:
-        # A kline that lands while the feeder is busy waits for the next one, as Binance repeats them.
-        for _ in range(40):
-            await ex.push_kline(symbol, start, start)
-            if await eventually(lambda: settled(symbol, ts), 0.25):
-                return
-        raise AssertionError(f"{symbol} not settled at {ts}: {feed.book.settled}")
-
     try:
-        assert await eventually(lambda: ex.subscribed_to("@kline_1m"), 5)
-        await ex.trade_together({"BTC/USDT": 100, "ETH/USDT": 100}, 1, T)
-        await ex.trade_together({"BTC/USDT": 101, "ETH/USDT": 101}, 1, T + MINUTE)
-        for symbol in ex.symbols:
-            await until_settled(symbol, T + MINUTE, T + MINUTE)  # T closed live on the first socket
+        async with streaming(ex, victoria_metrics_server, ex.symbols) as run:
+            feed = run.feed
 
-        # ETH jumps two minutes: a backfill, held by the exchange; meanwhile BTC's T+1 goes on. BTC comes
-        # first in the feeder's rounds, so its update read during the backfill waits in ccxt's cache.
-        ex.klines_gate = asyncio.Event()
-        await ex.trade("ETH/USDT", 104, 1, T + 3 * MINUTE)
-        assert await eventually(lambda: ex.klines_in_flight > 0, 5)
-        await ex.trade("BTC/USDT", 150, 1, T + MINUTE + 20_000)
-        await asyncio.sleep(0.2)
-        await ex.drop_connections()
-        await ex.trade("BTC/USDT", 90, 5, T + MINUTE + 40_000, push=False)  # after the drop: unseen
-        await ex.trade("BTC/USDT", 300, 1, T + 2 * MINUTE, push=False)
-        assert ex.klines_in_flight > 0  # the drop fell during the backfill, with no watch pending
-        ex.klines_gate.set()
-        ex.klines_gate = None
-        assert await eventually(lambda: ex.subscribed_to("@kline_1m"), 10)  # reopened by ccxt itself
+            def settled(symbol: str, ts: int) -> bool:
+                return feed.book.settled.get(symbol) == ts
 
-        await until_settled("ETH/USDT", T + 3 * MINUTE, T + 3 * MINUTE)
-        await until_settled("BTC/USDT", T + 2 * MINUTE, T + 2 * MINUTE)  # closes BTC's T+1
-        assert await writer.flush(within_s=10)
+            async def until_settled(symbol: str, ts: int, start: int) -> None:
+                # A kline that lands while the feeder is busy waits for the next one, as Binance repeats them.
+                for _ in range(40):
+                    await ex.push_kline(symbol, start, start)
+                    if await eventually(lambda: settled(symbol, ts), 0.25):
+                        return
+                raise AssertionError(f"{symbol} not settled at {ts}: {feed.book.settled}")
+
+            assert await eventually(lambda: ex.subscribed_to("@kline_1m"), 5)
+            await ex.trade_together({"BTC/USDT": 100, "ETH/USDT": 100}, 1, T)
+            await ex.trade_together({"BTC/USDT": 101, "ETH/USDT": 101}, 1, T + MINUTE)
+            for symbol in ex.symbols:
+                await until_settled(symbol, T + MINUTE, T + MINUTE)  # T closed live on the first socket
+
+            # ETH jumps two minutes: a backfill, held by the exchange; meanwhile BTC's T+1 goes on. BTC comes
+            # first in the feeder's rounds, so its update read during the backfill waits in ccxt's cache.
+            ex.klines_gate = asyncio.Event()
+            await ex.trade("ETH/USDT", 104, 1, T + 3 * MINUTE)
+            assert await eventually(lambda: ex.klines_in_flight > 0, 5)
+            await ex.trade("BTC/USDT", 150, 1, T + MINUTE + 20_000)
+            await asyncio.sleep(0.2)
+            await ex.drop_connections()
+            await ex.trade("BTC/USDT", 90, 5, T + MINUTE + 40_000, push=False)  # after the drop: unseen
+            await ex.trade("BTC/USDT", 300, 1, T + 2 * MINUTE, push=False)
+            assert ex.klines_in_flight > 0  # the drop fell during the backfill, with no watch pending
+            ex.klines_gate.set()
+            ex.klines_gate = None
+            assert await eventually(lambda: ex.subscribed_to("@kline_1m"), 10)  # reopened by ccxt itself
+
+            await until_settled("ETH/USDT", T + 3 * MINUTE, T + 3 * MINUTE)
+            await until_settled("BTC/USDT", T + 2 * MINUTE, T + 2 * MINUTE)  # closes BTC's T+1
+            assert await run.writer.flush(within_s=10)
     finally:
-        await feed.stop()
-        await writer.close()
         await ex.stop()
 
     silent = {"source": "binance", "stream": "candles", "reason": "silent"}
-    assert value(registry, "marketdash_market_reconnects_total", **silent) >= 1
+    assert value(run.registry, "marketdash_market_reconnects_total", **silent) >= 1
     stored = victoria_metrics_server.export('{__name__=~"candle_.*", symbol="BTC/USDT"}')
     columns = {dict(labels)["__name__"]: dict(samples) for labels, samples in stored.items()}
     t1 = ex.candles["BTC/USDT"][T + MINUTE]
@@ -308,22 +315,18 @@ async def test_a_failing_stream_is_reported_until_it_has_stayed_up_a_whole_grace
     ex = FakeBinance(["BTC/USDT"])
     port = free_port()
     ex.url = f"http://127.0.0.1:{port}"  # where it will listen; nothing does yet
-    registry = CollectorRegistry()
-    writer = InfluxWriter(InfluxSettings(url=victoria_metrics_server.url, flush_interval_s=0.1), registry)
-    await writer.start()
-    feed = ExchangeFeed(
-        "binance", market_settings(ex, stream_failing_grace_s=2.0), writer, FeederMetrics(registry)
-    )
-    await feed.follow([catalogue_by_symbol()["BTC/USDT"]])
-    try:
+    grace = {"stream_failing_grace_s": 2.0}
+    async with streaming(ex, victoria_metrics_server, ["BTC/USDT"], **grace) as run:
+        feed = run.feed
         assert await eventually(lambda: "candles" in feed.failing, 5)
         await ex.start(port)
         assert await eventually(lambda: ex.subscribed_to("@kline_1m"), 10)
-        delivered = feed.last_update.get("candles")
-        at = T
-        while feed.last_update.get("candles") == delivered:
+        delivered, at = feed.last_update.get("candles"), T
+        for _ in range(50):
             await ex.trade("BTC/USDT", 100, 1, at)
-            await asyncio.sleep(0.1)
+            if await eventually(lambda: feed.last_update.get("candles") != delivered, 0.1):
+                break
+        assert feed.last_update.get("candles") != delivered
         assert "candles" in feed.failing  # delivering again, not yet for the grace period
         for _ in range(40):
             at += 1000
@@ -336,7 +339,3 @@ async def test_a_failing_stream_is_reported_until_it_has_stayed_up_a_whole_grace
         assert await eventually(lambda: "candles" in feed.failing, 10)
         await feed.follow([])
         assert feed.failing == {}
-    finally:
-        await feed.stop()
-        await writer.close()
-        await ex.stop()
