@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,15 @@ def test_the_influxdb_role_creates_the_schemas_buckets_and_tiers_and_no_other() 
         *schema.BUCKETS,
         *schema.MARKETS_TIERS,
     ]
+    # Each retention is "{{ influxdb_retention_<tier> }}": the variable's value.
+    retention = {
+        bucket["name"]: int(defaults[re.fullmatch(r"\{\{\s*(\w+)\s*\}\}", bucket["retention_seconds"])[1]])
+        for bucket in defaults["influxdb_buckets"]
+    }
+    assert [(tier.bucket, tier.reach_s) for tier in schema.MARKET_TIERS] == [
+        (tier.bucket, retention[tier.bucket]) for tier in schema.MARKET_TIERS
+    ]
+    assert [tier.bucket for tier in schema.MARKET_TIERS] == [schema.BUCKET_MARKETS, *schema.MARKETS_TIERS]
     downsampling = [(task["source"], task["target"]) for task in defaults["influxdb_downsampling"]]
     assert downsampling == [
         (schema.BUCKET_MARKETS, schema.BUCKET_MARKETS_5M),

@@ -12,11 +12,11 @@ from typing import Any
 
 from grafana_sim import is_global, queries, used_variables, walk
 
-from marketdash.core.schema import MEASUREMENTS
+from marketdash.core.schema import BUCKET_MARKETS, MEASUREMENTS
 from marketdash.dashboards.datasources import MIXED, PROVISIONED
 from marketdash.dashboards.palette import PALETTES
 from marketdash.dashboards.plugins import NATIVE_PANELS, PINNED_PLUGINS
-from marketdash.dashboards.queries import RETENTION_POLICY
+from marketdash.dashboards.queries import RETENTION_POLICY, TIER_VARIABLE
 
 Model = Mapping[str, Any]
 _PROVISIONED = {ds.uid: ds.type for ds in PROVISIONED}
@@ -63,7 +63,9 @@ def panel_type_problems(model: Model) -> list[str]:
     ]
 
 
-_QUALIFIED = re.compile(r'"(\w+)"\."(\w+)"\."(\w+)"')
+_QUALIFIED = re.compile(r'"(\$?\w+)"\."(\w+)"\."(\w+)"')
+# "$tier" stands for the markets bucket or one of its downsampled tiers (variables.tier picks it).
+_TIERED = {f"${TIER_VARIABLE}": BUCKET_MARKETS}
 _SHOW_TAG_VALUES = re.compile(r'SHOW TAG VALUES ON "(\w+)" FROM "(\w+)" WITH KEY = "(\w+)"')
 _QUOTED = re.compile(r'"([^"]*)"')
 # After quoted names, literals, variables, numbers and aliases are taken out, only these words may remain: an
@@ -133,7 +135,7 @@ def influxql_schema_problems(query: str) -> list[str]:
         if known is None:
             problems.append(f"measurement {measurement!r} is not in the schema")
             continue
-        if bucket != known.bucket or rp != RETENTION_POLICY:
+        if _TIERED.get(bucket, bucket) != known.bucket or rp != RETENTION_POLICY:
             problems.append(f"{measurement} lives in {known.bucket}.{RETENTION_POLICY}, not {bucket}.{rp}")
         referenced.append(known)
     rest = _QUALIFIED.sub(" ", rest)

@@ -22,6 +22,7 @@ SAMPLE_VALUES: dict[str, list[str]] = {
     "held": ["BTC/USDT", "AAPL"],
     "exchange": ["binance"],
     "timeframe": ["5m"],
+    "tier": ["markets"],
 }
 MULTI = {"watchlist", "assets", "held"}
 
@@ -44,13 +45,20 @@ GLOBALS = {
     "timeFilter",
     "__timeFilter",
 }
-BUILTIN_VALUES = {"__interval": "1m", "__rate_interval": "1m", "__range": "6h", "__user.login": "alice"}
 
 # $name, ${name}, ${name:format}, ${name.path}, [[name]]
 VARIABLE = re.compile(r"\$(\w+)|\$\{([\w.]+)(?::(\w+))?\}|\[\[(\w+)\]\]")
 # Fixed range: 2026-11-26 00:00 to 06:00 UTC.
 FROM_MS, TO_MS = 1_764_115_200_000, 1_764_136_800_000
 FROM_ISO, TO_ISO = "2026-11-26T00:00:00Z", "2026-11-26T06:00:00Z"
+BUILTIN_VALUES = {
+    "__interval": "1m",
+    "__rate_interval": "1m",
+    "__range": "6h",
+    "__user.login": "alice",
+    "__from": str(FROM_MS),
+    "__to": str(TO_MS),
+}
 
 
 def used_variables(text: str) -> set[str]:

@@ -14,7 +14,7 @@ import pytest
 from dashboard_fixtures import committed_models, influxql_url  # noqa: F401 - fixture
 from grafana_sim import FROM_MS, interpolate, queries
 
-from marketdash.core.schema import BUCKETS, CANDLE, NEWS_MENTION, TICKER
+from marketdash.core.schema import BUCKET_MARKETS_1H, BUCKETS, CANDLE, MARKETS_TIERS, NEWS_MENTION, TICKER
 
 MODELS = committed_models()
 # The same query appears in the three looks: parse each text once.
@@ -42,7 +42,7 @@ def influxql(url: str, query: str) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def market_data(influxql_url: str) -> str:  # noqa: F811 - the fixture imported above
-    for bucket in BUCKETS:
+    for bucket in (*BUCKETS, *MARKETS_TIERS):
         influxql(influxql_url, f'CREATE DATABASE "{bucket}"')
     lines = []
     # 120 one-minute BTC/USDT candles on binance from the start of the simulated range; close = 100 + i.
@@ -146,6 +146,36 @@ def test_candlestick_aggregates_1m_candles_to_the_timeframe(market_data: str):
     assert len(sma20) == 5
     assert sma20[0]["sma20"] == pytest.approx(sum(104 + 5 * k for k in range(20)) / 20)
     assert _rows(influxql(market_data, targets["SMA50"])[0]) == []  # not enough history: no line, no error
+
+
+def test_the_candlestick_reads_the_tier_its_variable_names(market_data: str):
+    # Six hourly candles, as the downsampling task writes them (interval 1h), in the coarsest tier only.
+    tags = {"source": "binance", "symbol": "BTC/USDT", "asset_class": "crypto", "interval": "1h"}
+    hourly = [
+        CANDLE.line(
+            tags,
+            {"open": 200.0 + h, "high": 210.0 + h, "low": 190.0 + h, "close": 205.0 + h, "volume": 60.0},
+            FROM_MS + h * 3_600_000,
+        )
+        for h in range(6)
+    ]
+    response = httpx.post(
+        f"{market_data}/write",
+        params={"db": BUCKET_MARKETS_1H, "rp": "autogen", "precision": "ms"},
+        content="\n".join(hourly),
+        timeout=10,
+    )
+    assert response.status_code == 204, response.text
+    panel = next(
+        p for p in MODELS["main-classic.json"]["panels"] if (p.get("title") or "").startswith("$asset")
+    )
+    ohlcv = next(target["query"] for target in panel["targets"] if target["refId"] == "OHLCV")
+    candles = _rows(
+        influxql(market_data, interpolate(ohlcv.replace("$tier", BUCKET_MARKETS_1H), "influxql"))[0]
+    )
+    assert [(c["time"], c["open"], c["high"], c["low"], c["close"], c["volume"]) for c in candles] == [
+        (FROM_MS + h * 3_600_000, 200.0 + h, 210.0 + h, 190.0 + h, 205.0 + h, 60.0) for h in range(6)
+    ]
 
 
 def test_ticker_band_gets_the_last_price_of_each_watched_asset(market_data: str):

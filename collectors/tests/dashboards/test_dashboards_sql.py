@@ -8,6 +8,7 @@ else's" is checked.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import psycopg
@@ -62,8 +63,28 @@ def test_every_query_plans_on_the_migrated_schema(config_db: str):
 
 
 def test_a_broken_query_fails_to_plan(config_db: str):
+    with_user = next(query for query, _ in SQL if "user_id" in query)
     with psycopg.connect(config_db, autocommit=True) as conn, pytest.raises(psycopg.errors.UndefinedColumn):
-        conn.execute(f"EXPLAIN {interpolate(SQL[0][0].replace('user_id', 'owner_id'), 'sql')}")
+        conn.execute(f"EXPLAIN {interpolate(with_user.replace('user_id', 'owner_id'), 'sql')}")
+
+
+def test_the_tier_variable_picks_the_finest_tier_holding_the_start_of_the_range(config_db: str):
+    variable = next(v for v in MODELS["main-classic.json"]["templating"]["list"] if v["name"] == "tier")
+    now_ms = int(time.time() * 1000)
+    day_ms = 86_400_000
+    chosen = {
+        days: _rows(config_db, variable["query"].replace("${__from}", str(now_ms - days * day_ms)))[0][0]
+        for days in (0.25, 6.9, 7.1, 29.9, 30.1, 365, 1000)
+    }
+    assert chosen == {
+        0.25: "markets",
+        6.9: "markets",
+        7.1: "markets_5m",
+        29.9: "markets_5m",
+        30.1: "markets_1h",
+        365: "markets_1h",
+        1000: "markets_1h",
+    }
 
 
 def _seed(dsn: str) -> None:

@@ -15,7 +15,7 @@ from . import market_panels, news_panels
 from .frame import DEEP_DIVE, frame
 from .palette import Palette
 from .panels import at, big_number, color_override, fixed
-from .queries import influxql, name, source
+from .queries import influxql, name, source, tiered_source
 
 # Fixed widths beside the $timeframe chart: the same asset from hours to a week at a glance. A week is the
 # raw bucket's retention (R1.1); longer spans need the downsampled buckets, not yet named in the schema.
@@ -29,7 +29,8 @@ def _where(measurement: Measurement) -> str:
 def quote(p: Palette) -> timeseries.Panel:
     """Best bid and ask: the top of the book, which is the depth the feeders collect."""
     query = (
-        f"SELECT last({name(TICKER, 'bid')}) AS bid, last({name(TICKER, 'ask')}) AS ask FROM {source(TICKER)}"
+        f"SELECT last({name(TICKER, 'bid')}) AS bid, last({name(TICKER, 'ask')}) AS ask"
+        f" FROM {tiered_source(TICKER)}"
         f" WHERE {_where(TICKER)} AND {name(TICKER, 'source')} = '$exchange'"
         " GROUP BY time($__interval) fill(previous)"
     )
@@ -46,7 +47,7 @@ def quote(p: Palette) -> timeseries.Panel:
 
 def funding(p: Palette) -> timeseries.Panel:
     query = (
-        f"SELECT last({name(FUNDING, 'rate')}) * 100 AS funding FROM {source(FUNDING)}"
+        f"SELECT last({name(FUNDING, 'rate')}) * 100 AS funding FROM {tiered_source(FUNDING)}"
         f" WHERE {_where(FUNDING)} GROUP BY time($__interval), {name(FUNDING, 'source')} fill(none)"
     )
     return (
@@ -73,7 +74,7 @@ def co_movement(p: Palette) -> timeseries.Panel:
     A correlation coefficient is not computed (InfluxQL has no correlation function); the lines show it.
     """
     query = (
-        f"SELECT last({name(CHANGE, 'change_pct_24h')}) AS change FROM {source(CHANGE)}"
+        f"SELECT last({name(CHANGE, 'change_pct_24h')}) AS change FROM {tiered_source(CHANGE)}"
         f" WHERE {name(CHANGE, 'symbol')} =~ /^$assets$/ AND $timeFilter"
         f" GROUP BY time($__interval), {name(CHANGE, 'symbol')} fill(none)"
     )
@@ -91,7 +92,8 @@ def co_movement(p: Palette) -> timeseries.Panel:
 def price_distribution(p: Palette) -> histogram.Panel:
     """Time spent at each price (1 m closes): a volume-weighted profile needs a feeder-side aggregate."""
     query = (
-        f"SELECT {name(CANDLE, 'close')} AS close FROM {source(CANDLE)} WHERE {market_panels.candle_where()}"
+        f"SELECT {name(CANDLE, 'close')} AS close"
+        f" FROM {tiered_source(CANDLE)} WHERE {market_panels.candle_where()}"
     )
     return (
         histogram.Panel()

@@ -21,18 +21,13 @@ from marketdash.core.schema import CANDLE, TICKER
 from .palette import Palette
 from .panels import color_override, fixed
 from .plugins import BUSINESS_TEXT
-from .queries import Target, influxql, name, source
-
-# The feeder stores 1-minute candles only (1m is the `interval` tag's value); wider timeframes are
-# aggregated at query time with GROUP BY time($timeframe).
-STORED_INTERVAL = "1m"
+from .queries import Target, influxql, name, source, tiered_source
 
 
 def candle_where() -> str:
-    return (
-        f"{name(CANDLE, 'symbol')} = '$asset' AND {name(CANDLE, 'source')} = '$exchange'"
-        f" AND {name(CANDLE, 'interval')} = '{STORED_INTERVAL}' AND $timeFilter"
-    )
+    """The focused asset's candles over the range. No `interval` condition: each tier holds candles of one
+    width (the feeder's 1 m, then 5 m and 1 h), aggregated to $timeframe at query time."""
+    return f"{name(CANDLE, 'symbol')} = '$asset' AND {name(CANDLE, 'source')} = '$exchange' AND $timeFilter"
 
 
 def ohlcv_targets(timeframe: str) -> list[Target]:
@@ -42,7 +37,7 @@ def ohlcv_targets(timeframe: str) -> list[Target]:
         f"SELECT first({name(CANDLE, 'open')}) AS open, max({name(CANDLE, 'high')}) AS high,"
         f" min({name(CANDLE, 'low')}) AS low, last({name(CANDLE, 'close')}) AS close,"
         f" sum({name(CANDLE, 'volume')}) AS volume"
-        f" FROM {source(CANDLE)} WHERE {where} GROUP BY time({timeframe}) fill(none)"
+        f" FROM {tiered_source(CANDLE)} WHERE {where} GROUP BY time({timeframe}) fill(none)"
     )
     # Table format: one frame whose columns are named exactly open/high/low/close/volume, the names the
     # candlestick maps by; time-series format would name them `candle.open`….
@@ -50,7 +45,7 @@ def ohlcv_targets(timeframe: str) -> list[Target]:
     for period in (20, 50):
         sma = (
             f"SELECT moving_average(last({name(CANDLE, 'close')}), {period}) AS sma{period}"
-            f" FROM {source(CANDLE)} WHERE {where} GROUP BY time({timeframe}) fill(none)"
+            f" FROM {tiered_source(CANDLE)} WHERE {where} GROUP BY time({timeframe}) fill(none)"
         )
         targets.append(influxql(f"SMA{period}", sma, table=True))
     return targets

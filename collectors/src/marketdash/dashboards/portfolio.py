@@ -29,7 +29,7 @@ from .datasources import MIXED, POSTGRES
 from .frame import PORTFOLIO, frame
 from .palette import Palette
 from .panels import at, by_thresholds, fixed, gain_loss, palette_colors
-from .queries import influxql, name, source, sql
+from .queries import influxql, name, source, sql, tiered_source
 
 HELD_SQL = "SELECT DISTINCT asset FROM portfolio_positions WHERE user_id = $user ORDER BY 1"
 # Several lots of one asset become one line at their weighted average price.
@@ -138,7 +138,7 @@ def allocation(p: Palette) -> piechart.Panel:
 def history(p: Palette) -> timeseries.Panel:
     """Each held asset's close over the range; P&L over time would need a stored portfolio-value series."""
     query = (
-        f"SELECT last({name(CANDLE, 'close')}) AS close FROM {source(CANDLE)}"
+        f"SELECT last({name(CANDLE, 'close')}) AS close FROM {tiered_source(CANDLE)}"
         f" WHERE {name(CANDLE, 'symbol')} =~ /^$held$/ AND $timeFilter"
         f" GROUP BY time($timeframe), {name(CANDLE, 'symbol')} fill(previous)"
     )
@@ -156,7 +156,8 @@ def drawdown(p: Palette) -> table.Panel:
     query = (
         f"SELECT (max({name(CANDLE, 'high')}) - last({name(CANDLE, 'close')}))"
         f" / max({name(CANDLE, 'high')}) * 100"
-        f" AS drawdown_pct FROM {source(CANDLE)} WHERE {name(CANDLE, 'symbol')} =~ /^$held$/ AND $timeFilter"
+        f" AS drawdown_pct FROM {tiered_source(CANDLE)}"
+        f" WHERE {name(CANDLE, 'symbol')} =~ /^$held$/ AND $timeFilter"
         f" GROUP BY {name(CANDLE, 'symbol')}"
     )
     return (

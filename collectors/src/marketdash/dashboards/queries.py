@@ -12,13 +12,15 @@ from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models.dashboard import AnnotationQuery
 
-from marketdash.core.schema import Measurement
+from marketdash.core.schema import BUCKET_MARKETS, Measurement
 
 from .datasources import INFLUXDB, POSTGRES, PROMETHEUS
 
 # InfluxDB 2 maps each bucket to database=<bucket>, retention policy=autogen (DBRP) for InfluxQL; the
 # Grafana role creates one such mapping per bucket.
 RETENTION_POLICY = "autogen"
+# The dashboards' variable naming the markets tier to read (variables.tier).
+TIER_VARIABLE = "tier"
 
 
 @dataclass
@@ -84,6 +86,14 @@ def promql(ref_id: str, expr: str, *, legend: str = "", instant: bool = False) -
 def source(measurement: Measurement) -> str:
     """`"bucket"."autogen"."measurement"`: fully qualified, so one InfluxQL datasource reads every bucket."""
     return f'"{measurement.bucket}"."{RETENTION_POLICY}"."{measurement.name}"'
+
+
+def tiered_source(measurement: Measurement) -> str:
+    """`"$tier"."autogen"."measurement"`: the markets tier whose reach covers the dashboard's range (the
+    hidden variable `tier`), for a query over the range; its latest values stay in the raw bucket."""
+    if measurement.bucket != BUCKET_MARKETS:
+        raise ValueError(f"{measurement.name} is in {measurement.bucket!r}, which has no downsampled tiers")
+    return f'"${TIER_VARIABLE}"."{RETENTION_POLICY}"."{measurement.name}"'
 
 
 def name(measurement: Measurement, key: str) -> str:

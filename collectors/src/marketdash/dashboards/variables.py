@@ -10,10 +10,10 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableSort,
 )
 
-from marketdash.core.schema import CANDLE
+from marketdash.core.schema import CANDLE, MARKET_TIERS
 
 from .datasources import INFLUXDB, POSTGRES
-from .queries import name
+from .queries import TIER_VARIABLE, name
 
 TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
 DEFAULT_TIMEFRAME = "5m"
@@ -98,6 +98,34 @@ def exchange() -> dash.QueryVariable:
     )
 
 
+def _tier_sql() -> str:
+    """The finest tier that still holds the start of the range (Grafana's ${__from}, epoch ms)."""
+    *finer, coarsest = MARKET_TIERS
+    cases = " ".join(
+        f"WHEN ${{__from}} >= (extract(epoch FROM now()) - {tier.reach_s}) * 1000 THEN '{tier.bucket}'"
+        for tier in finer
+    )
+    return f"SELECT CASE {cases} ELSE '{coarsest.bucket}' END AS tier"
+
+
+TIER_SQL = _tier_sql()
+
+
+def tier() -> dash.QueryVariable:
+    """Which markets bucket the range's charts read (hidden): raw 1 m data within its 7 days, then the 5 m
+    tier within 30 days, then the 1 h tier; re-chosen whenever the time range changes. A panel whose own
+    range reaches further back than the dashboard's would read too fine a tier: none does (the longest
+    panel override is 7 days, which every tier holds)."""
+    return (
+        dash.QueryVariable(TIER_VARIABLE)
+        .label("Data tier")
+        .datasource(POSTGRES.ref())
+        .query(TIER_SQL)
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .hide(VariableHide.HIDE_VARIABLE)
+    )
+
+
 def timeframe() -> dash.CustomVariable:
     return (
         dash.CustomVariable("timeframe")
@@ -109,4 +137,4 @@ def timeframe() -> dash.CustomVariable:
 
 def standard() -> list[dash.QueryVariable | dash.CustomVariable]:
     """In dependency order: Grafana resolves each variable after those it refers to."""
-    return [user(), watchlist(), asset(), assets(), exchange(), timeframe()]
+    return [user(), watchlist(), asset(), assets(), exchange(), timeframe(), tier()]
