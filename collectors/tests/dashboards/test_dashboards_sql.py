@@ -8,6 +8,7 @@ else's" is checked.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -70,21 +71,31 @@ def test_a_broken_query_fails_to_plan(config_db: str):
 
 def test_the_tier_variable_picks_the_finest_tier_holding_the_start_of_the_range(config_db: str):
     variable = next(v for v in MODELS["main-classic.json"]["templating"]["list"] if v["name"] == "tier")
-    now_ms = int(time.time() * 1000)
-    day_ms = 86_400_000
+    # Hidden, re-run at each change of range, never taken from a URL.
+    assert (variable["hide"], variable["refresh"], variable["skipUrlSync"]) == (2, 2, True)
+    now_ms, hour_ms = int(time.time() * 1000), 3_600_000
+    started = {  # hours back the range starts -> the tier it reads
+        6: "markets",
+        7 * 24: "markets",  # "Last 7 days", whichever clock runs ahead
+        7 * 24 + 0.5: "markets",
+        7 * 24 + 2: "markets_5m",
+        30 * 24: "markets_5m",
+        30 * 24 + 2: "markets_1h",
+        365 * 24: "markets_1h",
+        1000 * 24: "markets_1h",
+    }
     chosen = {
-        days: _rows(config_db, variable["query"].replace("${__from}", str(now_ms - days * day_ms)))[0][0]
-        for days in (0.25, 6.9, 7.1, 29.9, 30.1, 365, 1000)
+        hours: _rows(config_db, variable["query"].replace("${__from}", str(int(now_ms - hours * hour_ms))))[
+            0
+        ][0]
+        for hours in started
     }
-    assert chosen == {
-        0.25: "markets",
-        6.9: "markets",
-        7.1: "markets_5m",
-        29.9: "markets_5m",
-        30.1: "markets_1h",
-        365: "markets_1h",
-        1000: "markets_1h",
-    }
+    assert chosen == started
+    # Every dashboard whose queries use $tier defines it the same way.
+    for filename, model in MODELS.items():
+        if "$tier" in json.dumps(model["panels"]):
+            defined = [v for v in model["templating"]["list"] if v["name"] == "tier"]
+            assert defined == [variable], filename
 
 
 def _seed(dsn: str) -> None:

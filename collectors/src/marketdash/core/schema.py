@@ -32,11 +32,10 @@ MARKETS_TIERS = (BUCKET_MARKETS_5M, BUCKET_MARKETS_1H)
 
 @dataclass(frozen=True)
 class Tier:
-    """A bucket of market data, the `interval` of the candles it holds, and how far back it reaches (its
-    retention): a chart whose range starts within `reach_s` of now reads it, else the next one."""
+    """A bucket of market data and how far back it reaches (its retention): a chart whose range starts
+    within `reach_s` of now reads it, else the next one."""
 
     bucket: str
-    interval: str
     reach_s: int
 
 
@@ -44,9 +43,9 @@ _DAY_S = 86_400
 # Finest first. The influxdb role's retentions (raw 7 d, downsampled 30 d, aggregated 1 y) say the same; a
 # test compares them.
 MARKET_TIERS = (
-    Tier(BUCKET_MARKETS, "1m", 7 * _DAY_S),
-    Tier(BUCKET_MARKETS_5M, "5m", 30 * _DAY_S),
-    Tier(BUCKET_MARKETS_1H, "1h", 365 * _DAY_S),
+    Tier(BUCKET_MARKETS, 7 * _DAY_S),
+    Tier(BUCKET_MARKETS_5M, 30 * _DAY_S),
+    Tier(BUCKET_MARKETS_1H, 365 * _DAY_S),
 )
 # The precision of every timestamp a Series encodes, and so of the writer's requests.
 PRECISION = "ms"

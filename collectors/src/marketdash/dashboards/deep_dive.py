@@ -17,8 +17,8 @@ from .palette import Palette
 from .panels import at, big_number, color_override, fixed
 from .queries import influxql, name, source, tiered_source
 
-# Fixed widths beside the $timeframe chart: the same asset from hours to a week at a glance. A week is the
-# raw bucket's retention (R1.1); longer spans need the downsampled buckets, not yet named in the schema.
+# Fixed widths beside the $timeframe chart: the same asset from hours to a week at a glance. Each has a
+# range of its own, within the raw bucket's week: they read it whatever tier the dashboard's range picks.
 FIXED_TIMEFRAMES = (("15m", "2d"), ("1h", "7d"), ("4h", "7d"))
 
 
@@ -90,7 +90,8 @@ def co_movement(p: Palette) -> timeseries.Panel:
 
 
 def price_distribution(p: Palette) -> histogram.Panel:
-    """Time spent at each price (1 m closes): a volume-weighted profile needs a feeder-side aggregate."""
+    """Time spent at each price (closes of the range's tier): a volume-weighted profile needs a feeder-side
+    aggregate."""
     query = (
         f"SELECT {name(CANDLE, 'close')} AS close"
         f" FROM {tiered_source(CANDLE)} WHERE {market_panels.candle_where()}"
@@ -113,7 +114,7 @@ def build(p: Palette) -> dash.Dashboard:
     ]
     placed += [
         (
-            market_panels.price_chart(p, f"$asset · {width}", timeframe=width).time_from(span),
+            market_panels.price_chart(p, f"$asset · {width}", timeframe=width, tiered=False).time_from(span),
             at(8 * i, 12, 8, 9),
         )
         for i, (width, span) in enumerate(FIXED_TIMEFRAMES)

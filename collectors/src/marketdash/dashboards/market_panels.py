@@ -30,14 +30,16 @@ def candle_where() -> str:
     return f"{name(CANDLE, 'symbol')} = '$asset' AND {name(CANDLE, 'source')} = '$exchange' AND $timeFilter"
 
 
-def ohlcv_targets(timeframe: str) -> list[Target]:
-    """OHLCV at `timeframe` from the 1 m candles, plus SMA 20 and SMA 50 of the close at the same width."""
+def ohlcv_targets(timeframe: str, *, tiered: bool = True) -> list[Target]:
+    """OHLCV at `timeframe` from the stored candles (of the range's tier, or the raw 1 m ones), plus SMA 20
+    and SMA 50 of the close at the same width."""
     where = candle_where()
+    candles = tiered_source(CANDLE) if tiered else source(CANDLE)
     ohlcv = (
         f"SELECT first({name(CANDLE, 'open')}) AS open, max({name(CANDLE, 'high')}) AS high,"
         f" min({name(CANDLE, 'low')}) AS low, last({name(CANDLE, 'close')}) AS close,"
         f" sum({name(CANDLE, 'volume')}) AS volume"
-        f" FROM {tiered_source(CANDLE)} WHERE {where} GROUP BY time({timeframe}) fill(none)"
+        f" FROM {candles} WHERE {where} GROUP BY time({timeframe}) fill(none)"
     )
     # Table format: one frame whose columns are named exactly open/high/low/close/volume, the names the
     # candlestick maps by; time-series format would name them `candle.open`….
@@ -45,13 +47,15 @@ def ohlcv_targets(timeframe: str) -> list[Target]:
     for period in (20, 50):
         sma = (
             f"SELECT moving_average(last({name(CANDLE, 'close')}), {period}) AS sma{period}"
-            f" FROM {tiered_source(CANDLE)} WHERE {where} GROUP BY time({timeframe}) fill(none)"
+            f" FROM {candles} WHERE {where} GROUP BY time({timeframe}) fill(none)"
         )
         targets.append(influxql(f"SMA{period}", sma, table=True))
     return targets
 
 
-def price_chart(p: Palette, title: str, timeframe: str = "$timeframe") -> candlestick.Panel:
+def price_chart(
+    p: Palette, title: str, timeframe: str = "$timeframe", *, tiered: bool = True
+) -> candlestick.Panel:
     """Grafana's native candlestick (no plugin): candles + volume; SMA columns drawn via includeAllFields."""
     panel = (
         candlestick.Panel()
@@ -76,7 +80,7 @@ def price_chart(p: Palette, title: str, timeframe: str = "$timeframe") -> candle
         .override_by_name("volume", color_override(p.volume))
         .interval(timeframe)
     )
-    for target in ohlcv_targets(timeframe):
+    for target in ohlcv_targets(timeframe, tiered=tiered):
         panel.with_target(target)
     return panel
 

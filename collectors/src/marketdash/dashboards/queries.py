@@ -16,8 +16,8 @@ from marketdash.core.schema import BUCKET_MARKETS, Measurement
 
 from .datasources import INFLUXDB, POSTGRES, PROMETHEUS
 
-# InfluxDB 2 maps each bucket to database=<bucket>, retention policy=autogen (DBRP) for InfluxQL; the
-# Grafana role creates one such mapping per bucket.
+# InfluxDB 2 maps each bucket to database=<bucket>, retention policy=autogen (DBRP) for InfluxQL: it keeps
+# such a virtual mapping for every bucket.
 RETENTION_POLICY = "autogen"
 # The dashboards' variable naming the markets tier to read (variables.tier).
 TIER_VARIABLE = "tier"

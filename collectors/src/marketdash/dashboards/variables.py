@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models.dashboard import (
     VariableHide,
+    VariableModel,
     VariableOption,
     VariableRefresh,
     VariableSort,
@@ -98,11 +102,18 @@ def exchange() -> dash.QueryVariable:
     )
 
 
+# A range starting this much further back than a tier's reach still reads it: "Last 7 days" must not
+# depend on whether the browser's clock or PostgreSQL's runs ahead. The data is there: InfluxDB drops whole
+# shard groups (a day each here) only once all of a group is past the retention.
+TIER_SLACK_S = 3600
+
+
 def _tier_sql() -> str:
     """The finest tier that still holds the start of the range (Grafana's ${__from}, epoch ms)."""
     *finer, coarsest = MARKET_TIERS
     cases = " ".join(
-        f"WHEN ${{__from}} >= (extract(epoch FROM now()) - {tier.reach_s}) * 1000 THEN '{tier.bucket}'"
+        f"WHEN ${{__from}} >= (extract(epoch FROM now()) - {tier.reach_s + TIER_SLACK_S}) * 1000"
+        f" THEN '{tier.bucket}'"
         for tier in finer
     )
     return f"SELECT CASE {cases} ELSE '{coarsest.bucket}' END AS tier"
@@ -111,19 +122,32 @@ def _tier_sql() -> str:
 TIER_SQL = _tier_sql()
 
 
-def tier() -> dash.QueryVariable:
+@dataclass
+class Built(cogbuilder.Builder[VariableModel]):
+    """A variable model finished by hand, handed on as a builder."""
+
+    model: VariableModel
+
+    def build(self) -> VariableModel:
+        return self.model
+
+
+def tier() -> Built:
     """Which markets bucket the range's charts read (hidden): raw 1 m data within its 7 days, then the 5 m
-    tier within 30 days, then the 1 h tier; re-chosen whenever the time range changes. A panel whose own
-    range reaches further back than the dashboard's would read too fine a tier: none does (the longest
-    panel override is 7 days, which every tier holds)."""
-    return (
+    tier within 30 days, then the 1 h tier; re-chosen whenever the time range changes, and never taken
+    from a URL (a shared link must not pin a tier the range does not fit). It follows the dashboard's
+    range: a panel with a range of its own reads the raw bucket (market_panels.price_chart)."""
+    model = (
         dash.QueryVariable(TIER_VARIABLE)
         .label("Data tier")
         .datasource(POSTGRES.ref())
         .query(TIER_SQL)
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
         .hide(VariableHide.HIDE_VARIABLE)
+        .build()
     )
+    model.skip_url_sync = True  # the SDK's builder has no setter for it
+    return Built(model)
 
 
 def timeframe() -> dash.CustomVariable:
@@ -135,6 +159,6 @@ def timeframe() -> dash.CustomVariable:
     )
 
 
-def standard() -> list[dash.QueryVariable | dash.CustomVariable]:
+def standard() -> list[dash.QueryVariable | dash.CustomVariable | Built]:
     """In dependency order: Grafana resolves each variable after those it refers to."""
     return [user(), watchlist(), asset(), assets(), exchange(), timeframe(), tier()]
