@@ -7,6 +7,7 @@ defined here as SDK `Dataquery` variants (they serialise through the SDK's encod
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
@@ -22,6 +23,8 @@ RETENTION_POLICY = "autogen"
 # The dashboards' variable naming the markets tier to read (variables.tier).
 TIER_VARIABLE = "tier"
 
+M = TypeVar("M")
+
 
 @dataclass
 class RawQuery(cogvariants.Dataquery):
@@ -34,11 +37,17 @@ class RawQuery(cogvariants.Dataquery):
 
 
 @dataclass
-class Target(cogbuilder.Builder[cogvariants.Dataquery]):
-    query: RawQuery
+class Built(cogbuilder.Builder[M]):
+    """A model finished by hand (what the SDK's builders cannot express), handed on where a builder is
+    expected: raw targets, SQL annotations, a variable with a field the builder has no setter for."""
 
-    def build(self) -> RawQuery:
-        return self.query
+    model: M
+
+    def build(self) -> M:
+        return self.model
+
+
+Target = Built[cogvariants.Dataquery]
 
 
 def influxql(ref_id: str, query: str, *, table: bool = False, alias: str | None = None) -> Target:
@@ -116,9 +125,4 @@ class SqlAnnotation(AnnotationQuery):
         return payload
 
 
-@dataclass
-class Annotation(cogbuilder.Builder[AnnotationQuery]):
-    annotation: SqlAnnotation
-
-    def build(self) -> SqlAnnotation:
-        return self.annotation
+Annotation = Built[AnnotationQuery]

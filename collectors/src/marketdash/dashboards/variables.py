@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from grafana_foundation_sdk.builders import dashboard as dash
-from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models.dashboard import (
     VariableHide,
     VariableModel,
@@ -17,7 +14,7 @@ from grafana_foundation_sdk.models.dashboard import (
 from marketdash.core.schema import CANDLE, MARKET_TIERS
 
 from .datasources import INFLUXDB, POSTGRES
-from .queries import TIER_VARIABLE, name
+from .queries import TIER_VARIABLE, Built, name
 
 TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
 DEFAULT_TIMEFRAME = "5m"
@@ -122,17 +119,7 @@ def _tier_sql() -> str:
 TIER_SQL = _tier_sql()
 
 
-@dataclass
-class Built(cogbuilder.Builder[VariableModel]):
-    """A variable model finished by hand, handed on as a builder."""
-
-    model: VariableModel
-
-    def build(self) -> VariableModel:
-        return self.model
-
-
-def tier() -> Built:
+def tier() -> Built[VariableModel]:
     """Which markets bucket the range's charts read (hidden): raw 1 m data within its 7 days, then the 5 m
     tier within 30 days, then the 1 h tier; re-chosen whenever the time range changes, and never taken
     from a URL (a shared link must not pin a tier the range does not fit). It follows the dashboard's
@@ -159,6 +146,6 @@ def timeframe() -> dash.CustomVariable:
     )
 
 
-def standard() -> list[dash.QueryVariable | dash.CustomVariable | Built]:
+def standard() -> list[dash.QueryVariable | dash.CustomVariable | Built[VariableModel]]:
     """In dependency order: Grafana resolves each variable after those it refers to."""
     return [user(), watchlist(), asset(), assets(), exchange(), timeframe(), tier()]
