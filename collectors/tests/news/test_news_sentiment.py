@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from marketdash.news import sentiment
 from marketdash.news.evaluation import evaluate, read_labelled
@@ -133,6 +134,44 @@ def test_the_word_filter_never_changes_the_rewriting():
             fired[token] += token in expected
     # Each kind of pattern fired often enough for the comparison to mean something.
     assert min(fired.values()) >= 50, fired
+
+
+def texts_for_vader_rules(count: int) -> list[str]:
+    """Short texts dense in what VADER's rules read: negations near scored words, boosters, "but", "kind
+    of", "least", capitals, punctuation, emoticons and emojis."""
+    rng = random.Random(20261205)
+    words = (
+        "not never so this without doubt isn't cant no or nor least at very kind of but extremely barely "
+        "good bad great awful GOOD BAD plunge rally zzfinworsens zzfinimproves stocks the market :) :-( "
+        "\U0001f600 \u2639 \u2014 !!! ? ! sort uh-uh"
+    )
+    vocabulary = words.split()
+    joints = [" ", " ", "  ", ", ", "! ", "? ", "\n"]
+    return [
+        "".join(rng.choice(vocabulary) + rng.choice(joints) for _ in range(rng.randint(0, 9)))
+        for _ in range(count)
+    ]
+
+
+@pytest.mark.parametrize(
+    "model",
+    # A lexicon may score a booster word or "kind", which VADER then still reads as a modifier.
+    [MODEL, FinanceSentiment({"extremely": 2.0, "barely": -1.0, "kind": 1.5})],
+    ids=["finance lexicon", "lexicon scoring modifiers"],
+)
+def test_the_quick_analyzer_scores_exactly_as_vader_does(model):
+    # Its shortcuts must change speed only: compared with the unmodified analyzer holding the same lexicon.
+    reference = SentimentIntensityAnalyzer()
+    reference.lexicon = dict(model._vader.lexicon)
+    labelled = [
+        headline
+        for name in ("headlines.tsv", "headlines_holdout.tsv")
+        for _, headline in read_labelled(DATA / name)
+    ]
+    texts = labelled + [model.rewrite(headline) for headline in labelled] + texts_for_vader_rules(4000)
+    assert sum("\U0001f600" in text for text in texts) > 100  # the emoji path is taken too
+    for text in texts:
+        assert model._vader.polarity_scores(text) == reference.polarity_scores(text), text
 
 
 def test_the_folding_knows_every_letter_ignorecase_takes_for_an_ascii_one():
