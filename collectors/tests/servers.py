@@ -254,7 +254,12 @@ class InfluxDB2:
         headers = {"Authorization": f"Token {token or self.token}"}
         return httpx.request(method, f"{self.url}/api/v2{path}", headers=headers, timeout=30, **kwargs)
 
-    def create_bucket(self, name: str, retention_s: int = 0) -> str:
+    def bucket(self, name: str, retention_s: int = 0) -> str:
+        """The id of the bucket of this name, made on first use (the tests of a session share the server)."""
+        found = self.api("GET", "/buckets", params={"orgID": self.org_id, "name": name})
+        if found.status_code != 404:  # influxd's answer when no bucket has the name
+            found.raise_for_status()
+            return found.json()["buckets"][0]["id"]
         rules = [{"type": "expire", "everySeconds": retention_s}] if retention_s else []
         response = self.api(
             "POST", "/buckets", json={"orgID": self.org_id, "name": name, "retentionRules": rules}

@@ -137,6 +137,15 @@ async def login(client: httpx.AsyncClient, username: str, password: str = PASSWO
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
+async def search_symbols(team: Team, q: str, **params: object) -> list[str]:
+    """The symbols GET /api/assets/search answers for q, best match first."""
+    response = await team.client.get(
+        "/api/assets/search", params={"q": q, **params}, headers=team.alice.headers
+    )
+    assert response.status_code == 200, response.text
+    return [asset["symbol"] for asset in response.json()]
+
+
 @pytest.fixture
 async def api_client(migrated_db: str) -> AsyncIterator[httpx.AsyncClient]:
     async with running_app(api_settings(migrated_db)) as client:

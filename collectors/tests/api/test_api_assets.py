@@ -2,6 +2,7 @@ import json
 import random
 
 import psycopg
+from api_fixtures import search_symbols
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -13,33 +14,25 @@ from marketdash.core.catalogue import load_catalogue
 pytest_plugins = ["api_fixtures"]
 
 
-async def _search(api_team, q, **params):
-    response = await api_team.client.get(
-        "/api/assets/search", params={"q": q, **params}, headers=api_team.alice.headers
-    )
-    assert response.status_code == 200, response.text
-    return [asset["symbol"] for asset in response.json()]
-
-
 async def test_search_finds_by_name_symbol_and_alias_best_match_first(api_team):
-    assert (await _search(api_team, "bitcoin"))[0] == "BTC/USDT"
-    assert (await _search(api_team, "XBT")) == ["BTC/USDT"]
-    assert (await _search(api_team, "btcusdt")) == ["BTC/USDT"]
-    assert (await _search(api_team, "S&P")) == ["SPX"]
-    assert (await _search(api_team, "gold")) == ["XAU"]
-    eth = await _search(api_team, "eth")
+    assert (await search_symbols(api_team, "bitcoin"))[0] == "BTC/USDT"
+    assert (await search_symbols(api_team, "XBT")) == ["BTC/USDT"]
+    assert (await search_symbols(api_team, "btcusdt")) == ["BTC/USDT"]
+    assert (await search_symbols(api_team, "S&P")) == ["SPX"]
+    assert (await search_symbols(api_team, "gold")) == ["XAU"]
+    eth = await search_symbols(api_team, "eth")
     assert eth[0] == "ETH/USDT"
     assert "ETH/USDT" in eth
-    assert set(await _search(api_team, "/usdt")) == {
+    assert set(await search_symbols(api_team, "/usdt")) == {
         a.symbol for a in load_catalogue() if a.asset_class == "crypto"
     }
-    assert len(await _search(api_team, "a", limit=3)) == 3
+    assert len(await search_symbols(api_team, "a", limit=3)) == 3
 
 
 async def test_search_treats_like_wildcards_literally(api_team):
-    assert await _search(api_team, "%") == []
-    assert await _search(api_team, "_") == []
-    assert await _search(api_team, "\\") == []
+    assert await search_symbols(api_team, "%") == []
+    assert await search_symbols(api_team, "_") == []
+    assert await search_symbols(api_team, "\\") == []
 
 
 async def test_search_returns_the_catalogue_entry(api_team):
@@ -132,7 +125,7 @@ async def test_a_search_beyond_ascii_is_answered_by_the_database(api_team):
         rows = conn.execute("SELECT * FROM assets ORDER BY symbol").fetchall()
         for q in ("\u212a", "\u0131", "\u00df", "\u00e9th", "bitcoin\u00e9"):
             assert Catalogue(rows, lambda row: b"{}", folds_ascii=True).search(q, 20) is None
-            assert await _search(api_team, q) == _sql_search(conn, q, 20), q
+            assert await search_symbols(api_team, q) == _sql_search(conn, q, 20), q
     beyond = [{**rows[0], "name": "Soci\u00e9t\u00e9 G\u00e9n\u00e9rale"}, *rows[1:]]
     assert Catalogue(beyond, lambda row: b"{}", folds_ascii=True).search("btc", 20) is None
     # A database that folds even ASCII its own way (a Turkic locale): all of it is left to SQL.

@@ -99,6 +99,103 @@ def test_create_user_refuses_an_existing_name(in_process, migrated_db):
     assert "user frank already exists" in again.stderr
 
 
+def accounts_json(users: list[tuple[str, str, str]], assets: list[str] | None = None) -> str:
+    """The inventory's accounts as the collectors role sends them (Grafana's fields included)."""
+    watchlist = None if assets is None else {"name": "Markets", "assets": assets}
+    team = [
+        {
+            "login": login,
+            "password": password,
+            "role": role,
+            "name": login.title(),
+            "email": f"{login}@x.test",
+        }
+        for login, password, role in users
+    ]
+    return json.dumps({"users": team, "watchlist": watchlist})
+
+
+def test_the_inventorys_accounts_get_their_starting_watchlist_once(in_process, migrated_db):
+    env = cli_env(migrated_db)
+    team = [("ann", PASSWORD, "Admin"), ("ben", PASSWORD, "Editor")]
+    stdin = accounts_json(team, ["BTC/USDT", "PEPE/USDT", "SPX"])
+    assert _result(run_cli("ensure-accounts", env=env, stdin=stdin)) == {
+        "users": {"ann": "created", "ben": "created"},
+        "watchlist_given_to": ["ann", "ben"],
+        "changed": True,
+    }
+    assert _result(in_process("ensure-accounts", env=env, stdin=stdin)) == {
+        "users": {"ann": "unchanged", "ben": "unchanged"},
+        "watchlist_given_to": [],
+        "changed": False,
+    }
+    # A password is the list's when the account is made, then the person's own (as in Grafana): a new one
+    # in the list changes nothing; a role does change, and api_role may set the API's apart from Grafana's.
+    with psycopg.connect(migrated_db) as conn:
+        hashes = conn.execute("SELECT username, password_hash FROM users ORDER BY 1").fetchall()
+    promoted = json.loads(accounts_json([("ann", "a new password", "Admin"), ("ben", PASSWORD, "Editor")]))
+    promoted["users"][1]["api_role"] = "admin"
+    assert _result(in_process("ensure-accounts", env=env, stdin=json.dumps(promoted)))["users"] == {
+        "ann": "unchanged",
+        "ben": "updated",
+    }
+    with psycopg.connect(migrated_db) as conn:
+        assert conn.execute("SELECT username, password_hash FROM users ORDER BY 1").fetchall() == hashes
+        assert conn.execute("SELECT role FROM users WHERE username = 'ben'").fetchone() == ("admin",)
+    # A member's own lists stay theirs: ben renames his and empties it; a newcomer gets the starting one.
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE watchlists SET name = 'Mine', assets = '[]' WHERE user_id = "
+            "(SELECT id FROM users WHERE username = 'ben')"
+        )
+    later = accounts_json([*team, ("cleo", "another password", "Viewer")], ["BTC/USDT", "PEPE/USDT", "SPX"])
+    assert _result(in_process("ensure-accounts", env=env, stdin=later))["watchlist_given_to"] == ["cleo"]
+    with psycopg.connect(migrated_db) as conn:
+        lists = conn.execute(
+            "SELECT username, role, name, assets FROM watchlists JOIN users ON users.id = user_id ORDER BY 1"
+        ).fetchall()
+        pepe = conn.execute("SELECT asset_class FROM assets WHERE symbol = 'PEPE/USDT'").fetchone()
+    assert lists == [
+        ("ann", "admin", "Markets", ["BTC/USDT", "PEPE/USDT", "SPX"]),
+        ("ben", "member", "Mine", []),  # back to a member: the list below gives no api_role
+        ("cleo", "member", "Markets", ["BTC/USDT", "PEPE/USDT", "SPX"]),
+    ]
+    assert pepe == ("crypto",)
+    # ben leaves: his API user goes with what he owns, as his Grafana login does; the others stay as they are.
+    gone = json.dumps({"users": [{"login": "ben", "state": "absent"}], "watchlist": None})
+    assert _result(in_process("ensure-accounts", env=env, stdin=gone))["users"] == {"ben": "deleted"}
+    assert _result(in_process("ensure-accounts", env=env, stdin=gone))["changed"] is False
+    with psycopg.connect(migrated_db) as conn:
+        owners = conn.execute("SELECT username FROM users JOIN watchlists ON users.id = user_id ORDER BY 1")
+        assert [row[0] for row in owners] == ["ann", "cleo"]
+
+
+def test_refused_accounts_change_nothing_and_never_echo_a_password(in_process, migrated_db):
+    env = cli_env(migrated_db)
+    for stdin, message in (
+        (
+            accounts_json([("ann", PASSWORD, "Viewer")], ["BTC/USDT", "bad symbol"]),
+            "unknown asset symbol(s): bad symbol",
+        ),
+        (accounts_json([("ann", "secret!", "Viewer")]), "users.0.password: String should have at least 8"),
+        (accounts_json([("ann smith", PASSWORD, "Viewer")]), "users.0.login: String should match pattern"),
+        (
+            accounts_json([("ann", PASSWORD, "root")]),
+            "users.0.role: Input should be 'Viewer', 'Editor' or 'Admin'",
+        ),
+        (accounts_json([("ann", PASSWORD, "Viewer")], []), "watchlist.assets: List should have at least 1"),
+        ('{"users": [{"login": "ann"}]}', "users.0: Value error, a present account needs its password"),
+        ("not json", "accounts on stdin refused"),
+    ):
+        refused = in_process("ensure-accounts", env=env, stdin=stdin)
+        assert refused.returncode == 2, stdin
+        assert message in refused.stderr, refused.stderr
+        assert PASSWORD not in refused.stderr
+        assert "secret!" not in refused.stderr
+    with psycopg.connect(migrated_db) as conn:
+        assert conn.execute("SELECT count(*) FROM users").fetchone() == (0,)
+
+
 def test_seed_demo_creates_a_demo_team_once(in_process, migrated_db):
     env = cli_env(migrated_db, demo_password="demo password 1")
     first = _result(in_process("seed-demo", env=env))

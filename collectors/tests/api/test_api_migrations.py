@@ -49,17 +49,39 @@ def test_concurrent_migrations_apply_each_migration_once(postgres_db):
     assert sorted(applied) == [m.name for m in available_migrations()]
 
 
-def test_assets_table_mirrors_the_catalogue_and_is_refreshed(postgres_db):
+def test_assets_table_holds_the_catalogue_and_what_users_added(postgres_db):
     migrate(postgres_db)
     with psycopg.connect(postgres_db) as conn:
-        conn.execute("DELETE FROM assets WHERE symbol = 'BTC/USDT'")
-        conn.execute("INSERT INTO assets (symbol, name, asset_class) VALUES ('GONE', 'Delisted', 'equity')")
+        conn.execute("DELETE FROM assets WHERE symbol IN ('ETH/USDT', 'BTC/USDT')")
+        # Not in the catalogue: kept while some user's data names it (a watchlist, a rule, a position),
+        # else dropped. The catalogue's own entry for a symbol a user added gives it its metadata.
+        for symbol in ("GONE", "APPL", "NFLX", "PL=F", "BN.PA", "BTC/USDT"):
+            conn.execute(
+                "INSERT INTO assets (symbol, name, asset_class) VALUES (%s, %s, 'equity')", (symbol, symbol)
+            )
+        user = conn.execute(
+            "INSERT INTO users (username, password_hash) VALUES ('u', 'x') RETURNING id"
+        ).fetchone()
+        conn.execute("""INSERT INTO watchlists (user_id, name, assets) VALUES (%s, 'w', '["NFLX"]')""", user)
+        conn.execute(
+            "INSERT INTO alert_rules (user_id, asset, condition, threshold, channel)"
+            " VALUES (%s, 'PL=F', 'above', 1, 'telegram')",
+            user,
+        )
+        conn.execute(
+            "INSERT INTO portfolio_positions (user_id, asset, quantity, avg_price)"
+            " VALUES (%s, 'BN.PA', 1, 1)",
+            user,
+        )
     migrate(postgres_db)
     with psycopg.connect(postgres_db) as conn:
         symbols = {row[0] for row in conn.execute("SELECT symbol FROM assets")}
         sources = conn.execute("SELECT sources FROM assets WHERE symbol = 'SPX'").fetchone()[0]
-    assert symbols == {asset.symbol for asset in load_catalogue()}
+        bitcoin = conn.execute("SELECT name, sources FROM assets WHERE symbol = 'BTC/USDT'").fetchone()
+    assert symbols == {asset.symbol for asset in load_catalogue()} | {"NFLX", "PL=F", "BN.PA"}
     assert sources["yahoo"] == "^GSPC"
+    assert bitcoin[0] == "Bitcoin"
+    assert bitcoin[1]["kraken"] == "BTC/USD"
 
 
 def test_an_applied_migration_edited_afterwards_is_refused(postgres_db):

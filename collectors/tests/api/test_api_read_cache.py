@@ -261,7 +261,19 @@ async def test_the_apis_own_writes_are_read_back_at_once(migrated_db):
         assert (await client.get(mine, headers=alice)).json() == []
         assert (await client.get(bobs, headers=bob)).json() == []
         assert (await client.get(bobs, headers=admin)).json() == []
+        search = {"q": "PEPE"}
+        assert (await client.get("/api/assets/search", params=search, headers=alice)).json() == []
         with notifications_held(migrated_db):
+            # A symbol the catalogue lacks, added by the write that names it: searchable at once.
+            added = await client.post(
+                "/api/watchlists", json={"name": "m", "assets": ["PEPE/USDT"]}, headers=alice
+            )
+            assert added.status_code == 201, added.text
+            found = (await client.get("/api/assets/search", params=search, headers=alice)).json()
+            assert [asset["symbol"] for asset in found] == ["PEPE/USDT"]
+            assert (
+                await client.delete(f"/api/watchlists/{added.json()['id']}", headers=alice)
+            ).status_code == 204
             created = await client.post("/api/watchlists", json={"name": "main"}, headers=alice)
             assert created.status_code == 201, created.text
             assert [w["name"] for w in (await client.get(mine, headers=alice)).json()] == ["main"]

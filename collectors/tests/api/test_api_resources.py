@@ -138,7 +138,7 @@ async def test_bad_alert_rules_are_refused_with_the_reason(api_team):
     for change, message in (
         ({"condition": "crosses"}, "'above', 'below', 'pct_change' or 'volume_spike'"),
         ({"channel": "sms"}, "'telegram', 'email' or 'webhook'"),
-        ({"asset": "DOGE/EUR"}, "unknown asset symbol(s): DOGE/EUR"),
+        ({"asset": "doge/eur"}, "unknown asset symbol(s): doge/eur"),
         ({"channel": "email", "target": "not-an-address"}, "must be an e-mail address"),
         ({"channel": "webhook", "target": "ftp://x"}, "must be an http(s) URL"),
         ({"condition": "pct_change", "threshold": -1}, "must be positive"),
@@ -279,7 +279,7 @@ async def test_positions_keep_quantities_prices_and_time(api_team):
         ({**body, "avg_price": -1}, "greater than or equal to 0"),
         ({**body, "currency": "usd"}, "String should match pattern"),
         ({**body, "opened_at": "2026-01-02T03:04:05"}, "timezone"),
-        ({**body, "asset": "NOT-LISTED"}, "unknown asset"),
+        ({**body, "asset": "not listed"}, "unknown asset"),
     ):
         response = await client.post("/api/positions", json=bad, headers=headers)
         assert response.status_code == 422, bad

@@ -1,6 +1,9 @@
 import asyncio
 
 import psycopg
+from api_fixtures import search_symbols
+
+from marketdash.api.migrations import migrate
 
 # The API's fixtures (a plugin module: a conftest.py here would shadow the root one for `from conftest`).
 pytest_plugins = ["api_fixtures"]
@@ -45,6 +48,30 @@ async def test_watchlist_lifecycle_through_the_roadmap_endpoints(api_team):
     ] == ["Legacy"]
 
 
+async def test_a_symbol_the_catalogue_lacks_is_added_under_its_own_spelling(api_team):
+    client, headers = api_team.client, api_team.alice.headers
+    assert await search_symbols(api_team, "PEPE") == []
+    created = await client.post(
+        "/api/watchlists", json={"name": "more", "assets": ["PEPE/USDT", "NFLX", "AUD/NZD"]}, headers=headers
+    )
+    assert created.status_code == 201
+    # Searchable at once (the write drops this worker's cached catalogue), and a second list may name it.
+    assert await search_symbols(api_team, "PEPE") == ["PEPE/USDT"]
+    again = await client.post("/api/watchlists", json={"name": "m", "assets": ["PEPE/USDT"]}, headers=headers)
+    assert again.status_code == 201
+    migrate(api_team.dsn)  # a deploy's migrate keeps what users added
+    with psycopg.connect(api_team.dsn) as conn:
+        rows = conn.execute(
+            "SELECT symbol, name, asset_class, sources FROM assets WHERE symbol = ANY(%s) ORDER BY symbol",
+            (["PEPE/USDT", "NFLX", "AUD/NZD"],),
+        ).fetchall()
+    assert rows == [
+        ("AUD/NZD", "AUD/NZD", "fx", {}),
+        ("NFLX", "NFLX", "equity", {}),
+        ("PEPE/USDT", "PEPE/USDT", "crypto", {}),
+    ]
+
+
 async def test_the_feeder_query_follows_active_watchlists(api_team):
     client = api_team.client
     await client.post(
@@ -82,9 +109,10 @@ async def test_a_change_through_the_api_notifies_the_feeder(api_team):
 
 BAD_WATCHLISTS = [
     (
-        {"name": "x", "assets": ["BTC/USDT", "NOPE", "ALSO'; DROP TABLE assets;--"]},
+        # PEPE/USDT alone would be added to the assets: with the others, nothing is.
+        {"name": "x", "assets": ["BTC/USDT", "PEPE/USDT", "nope", "ALSO'; DROP TABLE assets;--"]},
         422,
-        "unknown asset symbol(s): NOPE, ALSO",
+        "unknown asset symbol(s): nope, ALSO",
     ),
     ({"name": "", "assets": []}, 422, "at least 1 character"),
     ({"name": " padded ", "assets": []}, 422, "String should match pattern"),
@@ -109,6 +137,7 @@ async def test_bad_watchlists_are_refused_with_a_message_and_nothing_is_stored(a
         assert "table" not in str(response.json()["detail"]), body
     with psycopg.connect(api_team.dsn) as conn:
         assert conn.execute("SELECT count(*) FROM watchlists").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM assets WHERE sources = '{}'").fetchone() == (0,)
 
 
 async def test_bad_updates_are_refused_and_leave_the_watchlist_as_it_was(api_team):
@@ -120,7 +149,8 @@ async def test_bad_updates_are_refused_and_leave_the_watchlist_as_it_was(api_tea
     for body, message in (
         ({}, "nothing to update"),
         ({"name": None}, "name may not be null"),
-        ({"assets": ["XAU", "GOLD?"]}, "unknown asset symbol(s): GOLD?"),
+        ({"assets": ["XAU", "GOLD?"]}, "unknown asset symbol(s): GOLD?; a symbol the catalogue lacks"),
+        ({"assets": ["BTC/USD"]}, "the catalogue's spelling: BTC/USD is BTC/USDT"),
         ({"active": "sometimes"}, "valid boolean"),
         ({"user_id": api_team.bob.id}, "Extra inputs are not permitted"),
     ):

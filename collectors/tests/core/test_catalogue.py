@@ -6,8 +6,10 @@ from marketdash.core.catalogue import (
     ASSET_CLASSES,
     CatalogueError,
     catalogue_by_symbol,
+    catalogue_symbol_spelt,
     load_catalogue,
     parse_catalogue,
+    uncatalogued_class,
 )
 
 ROADMAP_SYMBOLS = {
@@ -68,3 +70,41 @@ ENTRY = {"symbol": "X", "name": "X", "asset_class": "equity", "sources": {"yahoo
 def test_a_broken_catalogue_is_refused_with_the_reason(text, message):
     with pytest.raises(CatalogueError, match=message):
         parse_catalogue(text)
+
+
+@pytest.mark.parametrize(
+    ("symbol", "asset_class"),
+    [
+        ("DOGE/USDT", "crypto"),
+        ("1000PEPE/USDT", "crypto"),
+        ("AUD/NZD", "fx"),  # two currencies: a currency pair, not a crypto market
+        ("EURCHF=X", "fx"),
+        ("TSLA", "equity"),
+        ("MC.PA", "equity"),
+        ("BRK-B", "equity"),
+        ("^HSI", "index"),
+        ("PL=F", "commodity"),
+        ("doge/usdt", None),  # capitals only: a symbol is spelt one way across the project
+        ("DOGE/", None),
+        ("BTC USDT", None),
+        ("", None),
+        ("TSLA; DROP", None),
+        ("A" * 16, None),
+        ("^", None),
+        # A provider's spelling of a catalogue asset: the same market twice, or shadowed on that provider.
+        ("BTC/USD", None),  # Kraken's BTC/USDT
+        ("^GSPC", None),  # Yahoo's SPX
+        ("HG=F", None),  # Yahoo's HG
+        ("SPY", None),  # Alpha Vantage's SPX
+    ],
+)
+def test_a_symbol_the_catalogue_lacks_is_taken_in_the_spellings_we_collect(symbol, asset_class):
+    assert uncatalogued_class(symbol) == asset_class
+
+
+def test_a_providers_spelling_names_the_catalogue_asset():
+    assert catalogue_symbol_spelt("BTC/USD") == "BTC/USDT"
+    assert catalogue_symbol_spelt("^GSPC") == "SPX"
+    # A catalogue symbol that is also a provider's own spelling of it (MC.PA on Yahoo) is no other asset.
+    assert catalogue_symbol_spelt("MC.PA") is None
+    assert catalogue_symbol_spelt("PEPE/USDT") is None

@@ -20,7 +20,7 @@ T0 = int(time.time() * 1000) - 3_600_000  # an hour ago, in the writer's precisi
 @pytest.fixture(scope="module")
 def buckets(influxdb2: InfluxDB2) -> dict[str, str]:
     """The schema's markets and news buckets, with the raw tier's retention (7 d)."""
-    return {name: influxdb2.create_bucket(name, 7 * 86400) for name in (BUCKET_MARKETS, BUCKET_NEWS)}
+    return {name: influxdb2.bucket(name, 7 * 86400) for name in (BUCKET_MARKETS, BUCKET_NEWS)}
 
 
 def settings(server: InfluxDB2, token: str) -> InfluxSettings:

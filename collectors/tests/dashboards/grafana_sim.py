@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 # Example values for the dashboards' own variables, shaped like what Grafana would hold.
@@ -48,17 +49,10 @@ GLOBALS = {
 
 # $name, ${name}, ${name:format}, ${name.path}, [[name]]
 VARIABLE = re.compile(r"\$(\w+)|\$\{([\w.]+)(?::(\w+))?\}|\[\[(\w+)\]\]")
-# Fixed range: 2026-11-26 00:00 to 06:00 UTC.
+# Fixed range: 2025-11-26 00:00 to 06:00 UTC.
 FROM_MS, TO_MS = 1_764_115_200_000, 1_764_136_800_000
-FROM_ISO, TO_ISO = "2026-11-26T00:00:00Z", "2026-11-26T06:00:00Z"
-BUILTIN_VALUES = {
-    "__interval": "1m",
-    "__rate_interval": "1m",
-    "__range": "6h",
-    "__user.login": "alice",
-    "__from": str(FROM_MS),
-    "__to": str(TO_MS),
-}
+# Grafana's own values that the range and the login do not set (interpolate's arguments do).
+BUILTIN_VALUES = {"__interval": "1m", "__rate_interval": "1m", "__range": "6h"}
 
 
 def used_variables(text: str) -> set[str]:
@@ -79,39 +73,51 @@ def _escape_regex(value: str) -> str:
     return re.sub(r"[\\^$*+?.()|\[\]{}/]", lambda m: "\\" + m.group(0), value)
 
 
-def _value(name: str, kind: str) -> str:
-    if name in BUILTIN_VALUES:
-        return BUILTIN_VALUES[name]
-    if name not in SAMPLE_VALUES:
+def _value(name: str, kind: str, values: Mapping[str, list[str]], builtins: Mapping[str, str]) -> str:
+    if name in builtins:
+        return builtins[name]
+    if name not in values:
         raise KeyError(f"no sample value for ${name}: add one to grafana_sim.SAMPLE_VALUES")
-    values = SAMPLE_VALUES[name]
+    chosen = values[name]
     if name not in MULTI:
-        return values[0]
+        return chosen[0]
     if kind == "sql":
-        return ",".join("'" + v.replace("'", "''") + "'" for v in values)
+        return ",".join("'" + v.replace("'", "''") + "'" for v in chosen)
     if kind == "influxql":
-        return "(" + "|".join(_escape_regex(v) for v in values) + ")"
+        return "(" + "|".join(_escape_regex(v) for v in chosen) + ")"
     raise ValueError(f"multi-value ${name} in a {kind} query")
 
 
-_SQL_MACROS = {
-    re.compile(r"\$__timeFilter\((\w+)\)"): lambda m: f"{m.group(1)} BETWEEN '{FROM_ISO}' AND '{TO_ISO}'",
-}
-_INFLUXQL_MACROS = {re.compile(r"\$timeFilter\b"): lambda m: f"time >= {FROM_MS}ms and time <= {TO_MS}ms"}
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def interpolate(query: str, kind: str) -> str:
-    """The query as Grafana sends it for `kind` in {"sql", "influxql", "promql"}."""
-    macros = {"sql": _SQL_MACROS, "influxql": _INFLUXQL_MACROS, "promql": {}}[kind]
-    for pattern, expand in macros.items():
-        query = pattern.sub(expand, query)
+def interpolate(
+    query: str,
+    kind: str,
+    *,
+    values: Mapping[str, list[str]] = SAMPLE_VALUES,
+    range_ms: tuple[int, int] = (FROM_MS, TO_MS),
+    login: str = "alice",
+) -> str:
+    """The query as Grafana sends it for `kind` in {"sql", "influxql", "promql"}: the variables holding
+    `values`, the dashboard showing `range_ms`, `login` logged in."""
+    start, end = range_ms
+    macros = {
+        "sql": {re.compile(r"\$__timeFilter\((\w+)\)"): rf"\1 BETWEEN '{_iso(start)}' AND '{_iso(end)}'"},
+        "influxql": {re.compile(r"\$timeFilter\b"): f"time >= {start}ms and time <= {end}ms"},
+        "promql": {},
+    }[kind]
+    for pattern, expansion in macros.items():
+        query = pattern.sub(expansion, query)
     leftover = re.search(r"\$__\w+\(", query)
     if leftover:
         raise KeyError(f"macro {leftover.group(0)} is not simulated: teach grafana_sim.py")
+    builtins = {**BUILTIN_VALUES, "__from": str(start), "__to": str(end), "__user.login": login}
 
     def substitute(match: re.Match[str]) -> str:
         name = next(group for group in match.groups() if group)
-        return _value(name, kind)
+        return _value(name, kind, values, builtins)
 
     return VARIABLE.sub(substitute, query)
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
 from dashboard_fixtures import committed_models
-from grafana_sim import interpolate, queries
+from grafana_sim import FROM_MS, interpolate, queries
 
 from marketdash.api.migrations import migrate
 
@@ -113,15 +114,11 @@ def _seed(dsn: str) -> None:
                 "INSERT INTO watchlists (user_id, name, assets, active) VALUES (%s, %s, %s, %s)",
                 (user_id, name, assets, active),
             )
-        for user_id, asset, when, value in (
-            (1, "BTC/USDT", "01:00", 1),
-            (1, "ETH/USDT", "03:00", 2),
-            (3, "DAX", "02:00", 3),
-        ):
+        for user_id, asset, hour, value in ((1, "BTC/USDT", 1, 1), (1, "ETH/USDT", 3, 2), (3, "DAX", 2, 3)):
             conn.execute(
                 "INSERT INTO alert_events (user_id, asset, condition, threshold, value, channel,"
                 " triggered_at) VALUES (%s, %s, 'above', 0, %s, 'telegram', %s)",
-                (user_id, asset, value, f"2026-11-26T{when}:00Z"),
+                (user_id, asset, value, datetime.fromtimestamp(FROM_MS / 1000 + hour * 3600, UTC)),
             )
         for user_id, asset, quantity, price in (
             (1, "BTC/USDT", 1, 60000),

@@ -10,7 +10,7 @@ from servers import eventually, free_port
 
 from marketdash.api.migrations import migrate
 from marketdash.core.catalogue import Asset
-from marketdash.market.watchlist import WatchlistFollower
+from marketdash.market.watchlist import WatchlistFollower, resolve
 
 
 def symbols(assets: list[Asset]) -> list[str]:
@@ -25,14 +25,14 @@ async def test_follows_watchlist_changes_without_restart(postgres_db: str) -> No
         ).fetchone()
         first = conn.execute(
             "INSERT INTO watchlists (user_id, name, assets) VALUES (%s, 'main', %s) RETURNING id",
-            (user[0], json.dumps(["BTC/USDT", "SPX", "NOT-AN-ASSET"])),
+            (user[0], json.dumps(["BTC/USDT", "SPX", "not an asset"])),
         ).fetchone()[0]
     seen: list[list[str]] = []
 
     async def on_change(assets: list[Asset]) -> None:
         seen.append(symbols(assets))
 
-    follower = WatchlistFollower(postgres_db, ["XAU"], on_change, recheck_s=30)
+    follower = WatchlistFollower(postgres_db, ["XAU"], on_change, exchanges=["binance"], recheck_s=30)
     task = asyncio.create_task(follower.run())
     try:
         assert await eventually(lambda: seen == [["BTC/USDT", "SPX"]], 10), seen
@@ -59,7 +59,7 @@ async def test_unreachable_database_means_the_fallback_list() -> None:
 
     dsn = f"postgresql://nobody@127.0.0.1:{free_port()}/none"
     follower = WatchlistFollower(
-        dsn, ["XAU", "BTC/USDT"], on_change, backoff_initial_s=0.05, backoff_max_s=0.1
+        dsn, ["XAU", "BTC/USDT"], on_change, exchanges=["binance"], backoff_initial_s=0.05, backoff_max_s=0.1
     )
     task = asyncio.create_task(follower.run())
     try:
@@ -67,3 +67,17 @@ async def test_unreachable_database_means_the_fallback_list() -> None:
         assert follower.origin == "fallback"
     finally:
         task.cancel()
+
+
+def test_a_symbol_the_catalogue_lacks_is_collected_under_its_own_spelling(caplog) -> None:
+    assets = resolve(["PEPE/USDT", "NFLX", "AUD/NZD", "BTC/USDT", "pepe/usdt"], ["binance", "kraken"])
+    by_symbol = {asset.symbol: asset for asset in assets}
+    assert list(by_symbol) == ["AUD/NZD", "BTC/USDT", "NFLX", "PEPE/USDT"]
+    assert dict(by_symbol["PEPE/USDT"].sources) == {"binance": "PEPE/USDT", "kraken": "PEPE/USDT"}
+    assert by_symbol["PEPE/USDT"].asset_class == "crypto"
+    assert dict(by_symbol["NFLX"].sources) == {"yahoo": "NFLX"}
+    assert dict(by_symbol["AUD/NZD"].sources) == {"yahoo": "AUDNZD=X"}
+    # The catalogue's own entry wins: its metadata and each exchange's own spelling (Kraken's BTC/USD).
+    assert by_symbol["BTC/USDT"].name == "Bitcoin"
+    assert by_symbol["BTC/USDT"].source_symbol("kraken") == "BTC/USD"
+    assert [record.symbol for record in caplog.records if record.msg == "symbol left out"] == ["pepe/usdt"]

@@ -168,3 +168,29 @@ def test_the_apis_limits_see_each_client_behind_the_published_port(host):
     assert flooder[:10] == ["401"] * 10
     assert flooder[10] == "429"
     assert login("198.51.100.4", "someone") == "401"
+
+
+def test_the_teams_people_log_in_to_the_api_and_start_with_a_market(host, started):
+    """stack_users makes the API's users too, with the Grafana login's password: alice logs in, owns the
+    collectors role's starting watchlist, and the market feeder follows its symbols."""
+    secret = Path.home() / ".cache/bloomberg-sandbox/secrets/grafana_user_alice"
+    password = secret.read_text().split()[0]
+    body = json.dumps({"username": "alice", "password": password})
+    token = json.loads(
+        host.check_output(
+            f"curl -fsS -X POST -H 'Content-Type: application/json' -d '{body}' http://127.0.0.1:8000/api/auth/token"
+        )
+    )["access_token"]
+    auth = f"-H 'Authorization: Bearer {token}'"
+    me = json.loads(host.check_output(f"curl -fsS {auth} http://127.0.0.1:8000/api/me"))
+    assert (me["username"], me["role"]) == ("alice", "member")  # an Editor in Grafana
+    lists = json.loads(host.check_output(f"curl -fsS {auth} http://127.0.0.1:8000/api/watchlists/{me['id']}"))
+    assert [(w["name"], w["active"]) for w in lists] == [("Markets", True)]
+    assert {"BTC/USDT", "SPX", "XAU"} <= set(lists[0]["assets"])
+    if "market-feeder" in started:
+        metrics = host.check_output(
+            f"docker exec {_container(host, 'market-feeder')} python -c "
+            "\"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9108/metrics').read().decode())\""
+        )
+        followed = [line for line in metrics.splitlines() if line.startswith("marketdash_market_symbols ")]
+        assert followed == [f"marketdash_market_symbols {float(len(lists[0]['assets']))}"]

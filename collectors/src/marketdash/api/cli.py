@@ -1,4 +1,4 @@
-"""``python -m marketdash.api``: migrate, manage users, seed the demo team, serve.
+"""``python -m marketdash.api``: migrate, manage users and the inventory's accounts, seed a demo, serve.
 
 Passwords are read from standard input or an environment variable, never from the command line, where
 any local user could read them in the process list.
@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 from pydantic import TypeAdapter, ValidationError
 
 from marketdash.api import demo, users
+from marketdash.api.accounts import Accounts, ensure_accounts
 from marketdash.api.migrations import migrate
 from marketdash.api.models import Password, Role, Username
 from marketdash.api.settings import ApiSettings
@@ -87,6 +88,20 @@ def _user_command(args: argparse.Namespace, settings: ApiSettings) -> int:
     return 0
 
 
+def _accounts_command(settings: ApiSettings) -> int:
+    try:
+        accounts = Accounts.model_validate_json(sys.stdin.read())
+    except ValidationError as error:
+        # Said without the values: they hold passwords.
+        problems = "; ".join(
+            f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}"
+            for problem in error.errors(include_input=False, include_url=False)
+        )
+        raise UsageError(f"accounts on stdin refused: {problems}") from None
+    _emit(asyncio.run(_with_connection(settings.postgres_dsn, lambda conn: ensure_accounts(conn, accounts))))
+    return 0
+
+
 def _served_app() -> FastAPI:
     from marketdash.api.app import create_app  # imported only to serve: the other commands start faster
 
@@ -134,6 +149,15 @@ def _parser() -> argparse.ArgumentParser:
             metavar="VAR",
             help=f"read the password from this environment variable (default {DEFAULT_PASSWORD_ENV})",
         )
+    commands.add_parser(
+        "ensure-accounts",
+        help=(
+            'the inventory\'s accounts, JSON on stdin: {"users": [{"login", "password", "role", "api_role", '
+            '"state"}], "watchlist": {"name", "assets"}}; each user without a watchlist gets that one '
+            "(idempotent; docs/api.md)"
+        ),
+        allow_abbrev=False,
+    )
     seed = commands.add_parser(
         "seed-demo", help="create a demo team with watchlists, rules and positions", allow_abbrev=False
     )
@@ -157,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command in ("create-user", "ensure-user"):
             return _user_command(args, settings)
+        if args.command == "ensure-accounts":
+            return _accounts_command(settings)
         if args.command == "seed-demo":
             result = asyncio.run(
                 _with_connection(

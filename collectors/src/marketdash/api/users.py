@@ -46,14 +46,14 @@ async def ensure_user(
         password_ok = await verify_password(row["password_hash"], password)
         if password_ok and row["role"] == role:
             return "unchanged"
-        if password_ok:
-            await conn.execute(
-                "UPDATE users SET role = %s, updated_at = now() WHERE id = %s", (role, row["id"])
-            )
-        else:
+        if not password_ok:
             await _store_hash(conn, row["id"], await hash_password(password), new_password=True)
-            await conn.execute("UPDATE users SET role = %s WHERE id = %s", (role, row["id"]))
+        await set_role(conn, row["id"], role)
         return "updated"
+
+
+async def set_role(conn: AsyncConnection, user_id: int, role: str) -> None:
+    await conn.execute("UPDATE users SET role = %s, updated_at = now() WHERE id = %s", (role, user_id))
 
 
 async def login_row(conn: AsyncConnection, username: str) -> dict[str, Any] | None:

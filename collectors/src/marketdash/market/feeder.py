@@ -66,6 +66,7 @@ class MarketFeeder:
             settings.postgres_dsn,
             settings.fallback_symbols,
             self.follow,
+            exchanges=settings.exchanges,
             backoff_initial_s=settings.backoff_initial_s,
             backoff_max_s=settings.backoff_max_s,
         )

@@ -56,6 +56,4 @@ class FeederMetrics:
             ["source", "stream"],
             registry=registry,
         )
-        self.symbols = Gauge(
-            "marketdash_market_symbols", "Catalogue symbols being collected", registry=registry
-        )
+        self.symbols = Gauge("marketdash_market_symbols", "Symbols being collected", registry=registry)

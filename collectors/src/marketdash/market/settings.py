@@ -23,7 +23,7 @@ class MarketSettings(BaseSettings):
     exchange_urls: dict[str, dict[str, Any]] = {}
     # Extra ccxt options per exchange (JSON), merged over the feeder's own.
     exchange_options: dict[str, dict[str, Any]] = {}
-    # Catalogue symbols collected when PostgreSQL cannot be read.
+    # Symbols collected when PostgreSQL cannot be read (spelt as in a watchlist).
     fallback_symbols: list[str] = ["BTC/USDT", "ETH/USDT", "SPX", "NDX", "CAC40", "DAX", "XAU", "WTI", "XAG"]
     postgres_dsn: str = ""
     # A stream that delivers nothing for this long is torn down and reopened (ccxt can hang silently).

@@ -246,8 +246,9 @@ class ExchangeFeed:
                 raise failed.exceptions[0] from None
 
     def _listed(self, client: ccxt.pro.Exchange, stream: str) -> list[str]:
-        """The followed symbols the exchange lists: one it does not (delisted, or a catalogue mistake) is
-        left out with a warning instead of failing the subscription of all the others."""
+        """The followed symbols the exchange lists: one it does not (delisted, a catalogue mistake, or a
+        pair followed under its own spelling that another exchange lists) is left out with a warning instead
+        of failing the subscription of all the others."""
         listed = [symbol for symbol in self._assets if symbol in client.markets]
         unlisted = sorted(self._assets.keys() - set(listed))
         self.metrics.unlisted.labels(self.exchange_id, stream).set(len(unlisted))

@@ -1,5 +1,8 @@
 """What to collect: the assets of the active watchlists, followed live through LISTEN/NOTIFY.
 
+A symbol the catalogue lacks is collected under its own spelling (core/catalogue.py says which spellings):
+a crypto pair on every exchange streamed, each of which leaves it out if it does not list it.
+
 The API's migrations put a trigger on `watchlists` that sends `NOTIFY watchlists_changed` on any change,
 whoever makes it. The follower re-reads the set on every notification (bursts coalesce into one read),
 and also every `recheck_s` as a safety net. When PostgreSQL cannot be reached it keeps the last set it
@@ -10,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 import psycopg
 
-from marketdash.core.catalogue import Asset, catalogue_by_symbol
+from marketdash.core.catalogue import UNCATALOGUED_SPELLING, Asset, catalogue_by_symbol, uncatalogued_asset
 from marketdash.core.influx import backoff_delay
 from marketdash.core.notify import follow_channel
 
@@ -24,13 +27,19 @@ ACTIVE_SYMBOLS = "SELECT DISTINCT jsonb_array_elements_text(assets) FROM watchli
 CHANNEL = "watchlists_changed"
 
 
-def resolve(symbols: list[str] | set[str]) -> list[Asset]:
-    """Catalogue assets for these symbols, in a stable order; unknown symbols are logged and skipped."""
+def resolve(symbols: list[str] | set[str], exchanges: Iterable[str]) -> list[Asset]:
+    """The assets of these symbols, in a stable order: the catalogue's, or one collected under its own
+    spelling (a crypto pair on these exchanges); a symbol spelt as nothing collects is logged and skipped."""
     catalogue = catalogue_by_symbol()
-    unknown = sorted(set(symbols) - catalogue.keys())
-    if unknown:
-        log.warning("symbols not in the catalogue are ignored", extra={"symbols": unknown})
-    return [catalogue[symbol] for symbol in sorted(set(symbols) & catalogue.keys())]
+    exchanges = tuple(exchanges)
+    assets = []
+    for symbol in sorted(set(symbols)):
+        asset = catalogue.get(symbol) or uncatalogued_asset(symbol, exchanges)
+        if asset is None:
+            log.warning("symbol left out", extra={"symbol": symbol, "why": UNCATALOGUED_SPELLING})
+        else:
+            assets.append(asset)
+    return assets
 
 
 class WatchlistFollower:
@@ -40,12 +49,14 @@ class WatchlistFollower:
         fallback: list[str],
         on_change: Callable[[list[Asset]], Awaitable[None]],
         *,
+        exchanges: Iterable[str],
         recheck_s: float = 60.0,
         backoff_initial_s: float = 1.0,
         backoff_max_s: float = 60.0,
     ) -> None:
         self.dsn = dsn
-        self.fallback = resolve(fallback)
+        self.exchanges = tuple(exchanges)
+        self.fallback = resolve(fallback, self.exchanges)
         self.on_change = on_change
         self.recheck_s = recheck_s
         self.backoff = (backoff_initial_s, backoff_max_s)
@@ -82,7 +93,7 @@ class WatchlistFollower:
 
     async def _read(self, conn: psycopg.AsyncConnection) -> list[Asset]:
         cursor = await conn.execute(ACTIVE_SYMBOLS)
-        return resolve([row[0] for row in await cursor.fetchall()])
+        return resolve([row[0] for row in await cursor.fetchall()], self.exchanges)
 
     async def _apply(self, assets: list[Asset], origin: str) -> None:
         self.origin = origin

@@ -81,7 +81,9 @@ def pending_migrations(conn: psycopg.Connection) -> list[str]:
 
 
 def sync_assets(conn: psycopg.Connection) -> None:
-    """Make the assets table equal to the catalogue shipped with this package."""
+    """Make the assets table hold the catalogue shipped with this package, and the other symbols some
+    user's data names (added by a symbol alone, or gone from the catalogue since); a catalogue entry for
+    such a symbol fills in its metadata."""
     rows = [
         (a.symbol, a.name, a.asset_class, json.dumps(list(a.aliases)), json.dumps(dict(a.sources)))
         for a in load_catalogue()
@@ -96,7 +98,13 @@ def sync_assets(conn: psycopg.Connection) -> None:
             """,
             rows,
         )
-        cur.execute("DELETE FROM assets WHERE NOT (symbol = ANY(%s))", ([row[0] for row in rows],))
+        cur.execute(
+            """DELETE FROM assets WHERE NOT (symbol = ANY(%s))
+                 AND NOT EXISTS (SELECT 1 FROM watchlists WHERE watchlists.assets ? assets.symbol)
+                 AND NOT EXISTS (SELECT 1 FROM alert_rules WHERE alert_rules.asset = assets.symbol)
+                 AND NOT EXISTS (SELECT 1 FROM portfolio_positions AS p WHERE p.asset = assets.symbol)""",
+            ([row[0] for row in rows],),
+        )
 
 
 def migrate(dsn: str) -> list[str]:

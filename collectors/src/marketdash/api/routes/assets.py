@@ -1,4 +1,5 @@
-"""The asset catalogue: listing and search, served from memory (it changes only when `migrate` runs)."""
+"""The assets: listing and search, served from memory (the read cache drops it when `migrate` runs or a write
+adds a symbol the catalogue lacks)."""
 
 from __future__ import annotations
 

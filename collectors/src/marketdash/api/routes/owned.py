@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, TypeAdapter
 
+from marketdash.api.assets_table import UnknownAssetError, known_or_added
 from marketdash.api.deps import MAX_ID, Conn, CurrentUser, check_owner
 
 ItemId = Annotated[int, Path(alias="id", ge=1, le=MAX_ID, description="The object's id")]
@@ -33,7 +34,7 @@ class OwnedResource:
     out_model: type[BaseModel]
     json_columns: frozenset[str] = frozenset()
     nullable: frozenset[str] = frozenset()
-    # Fields holding a catalogue symbol, or a list of them, checked against the assets table.
+    # Fields holding an asset's symbol, or a list of them, checked against the assets table (known_or_added).
     asset_fields: tuple[str, ...] = ()
     # Checks a row as it would be after an update (partial updates can combine into an invalid whole).
     check_row: Callable[[dict[str, Any]], None] | None = None
@@ -51,19 +52,11 @@ def _not_found(resource: OwnedResource, item_id: int) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"{resource.label} {item_id} not found")
 
 
-async def check_assets(conn: AsyncConnection, symbols: Iterable[str]) -> None:
-    wanted = list(dict.fromkeys(symbols))
-    if not wanted:
-        return
-    cur = await conn.execute(
-        "SELECT s FROM unnest(%s::text[]) AS s WHERE NOT EXISTS (SELECT 1 FROM assets WHERE symbol = s)",
-        (wanted,),
-    )
-    unknown = [row["s"] for row in await cur.fetchall()]
-    if unknown:
-        raise _unprocessable(
-            f"unknown asset symbol(s): {', '.join(unknown)}; find symbols with GET /api/assets/search?q="
-        )
+async def _known_or_added(conn: AsyncConnection, symbols: Iterable[str]) -> bool:
+    try:
+        return await known_or_added(conn, symbols)
+    except UnknownAssetError as error:
+        raise _unprocessable(str(error)) from None
 
 
 def _symbols(resource: OwnedResource, values: dict[str, Any]) -> list[str]:
@@ -141,7 +134,7 @@ def register(
         owner = body.user_id or caller.id  # type: ignore[attr-defined]
         check_owner(caller, owner)
         async with conn.transaction():
-            await check_assets(conn, _symbols(resource, values))
+            assets_added = await _known_or_added(conn, _symbols(resource, values))
             if resource.before_write:
                 await resource.before_write(conn, None, owner, values)
             columns = ["user_id", *values]
@@ -152,7 +145,7 @@ def register(
             )
             cur = await conn.execute(query, {"user_id": owner, **_db_values(resource, values)})
             row = await check_written(request, await cur.fetchone())
-        request.app.state.reads.changed(resource.table)
+        request.app.state.reads.changed(resource.table, *(["assets"] if assets_added else []))
         return row
 
     async def read(item_id: ItemId, caller: CurrentUser, conn: Conn) -> dict:
@@ -179,7 +172,7 @@ def register(
         if not values:
             raise _unprocessable("nothing to update: send at least one field")
         async with conn.transaction():
-            await check_assets(conn, _symbols(resource, values))
+            assets_added = await _known_or_added(conn, _symbols(resource, values))
             if resource.before_write:
                 await resource.before_write(conn, item_id, None, values)
             query = sql.SQL(
@@ -207,7 +200,7 @@ def register(
                 except ValueError as error:
                     raise _unprocessable(str(error)) from None
             row = await check_written(request, row)
-        request.app.state.reads.changed(resource.table)
+        request.app.state.reads.changed(resource.table, *(["assets"] if assets_added else []))
         return row
 
     async def delete(item_id: ItemId, caller: CurrentUser, conn: Conn, request: Request) -> Response:
