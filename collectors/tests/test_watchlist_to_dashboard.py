@@ -72,13 +72,14 @@ async def test_a_symbol_added_through_the_api_reaches_the_main_dashboard(
     markets = influxdb2.bucket(BUCKET_MARKETS, 7 * 86400)
     feeder_token = influxdb2.create_token(("write", markets))
     grafana_token = influxdb2.create_token(("read", markets))
+    feeder_dsn = migrated_db.replace("://postgres@", "://marketdash_feeder@", 1)
     reader_dsn = migrated_db.replace("://postgres@", "://grafana_reader@", 1)
     settings = MarketSettings(
         exchanges=["binance"],
         exchange_urls={"binance": exchange.ccxt_urls()},
         funding_exchanges=[],
         fallback_symbols=[],
-        postgres_dsn=reader_dsn,
+        postgres_dsn=feeder_dsn,
         stagger_s=0,
         initial_backfill_min=30,
         yahoo_url=f"http://127.0.0.1:{free_port()}",

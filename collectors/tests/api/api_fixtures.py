@@ -40,7 +40,7 @@ def migrated_template(postgres_server: str) -> str:
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
         # The logins the deployment creates before the API migrates, which the migrations grant to.
-        for login in ("marketdash_alerts", "grafana_reader"):
+        for login in ("marketdash_alerts", "marketdash_feeder", "grafana_reader"):
             if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login,)).fetchone() is None:
                 conn.execute(f"CREATE ROLE {login} LOGIN")
     migrate(_database_dsn(postgres_server, name))

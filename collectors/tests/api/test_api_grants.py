@@ -5,6 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from marketdash.market.watchlist import ACTIVE_SYMBOLS
+
 # The API's fixtures (a plugin module: a conftest.py here would shadow the root one for `from conftest`).
 pytest_plugins = ["api_fixtures"]
 
@@ -43,6 +45,35 @@ def test_grafanas_reader_reads_what_the_dashboards_query_and_nothing_else(migrat
             "SELECT triggered_at, asset, condition, threshold, value, status, channel FROM alert_events",
         ):
             conn.execute(allowed)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(statement)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT user_id FROM watchlists",
+        "SELECT name FROM watchlists",
+        "SELECT * FROM watchlists",
+        "SELECT username FROM users",
+        "SELECT count(*) FROM portfolio_positions",
+        "SELECT count(*) FROM alert_rules",
+        "UPDATE watchlists SET active = false",
+    ],
+)
+def test_the_feeders_login_reads_the_followed_symbols_and_not_whose_they_are(migrated_db, statement):
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
+        user_id = conn.execute(
+            "INSERT INTO users (username, password_hash) VALUES ('ann', 'x') RETURNING id"
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO watchlists (user_id, name, assets, active) VALUES (%s, 'a', '[\"XAU\"]', true),"
+            " (%s, 'b', '[\"DAX\"]', false)",
+            (user_id, user_id),
+        )
+    with as_login(migrated_db, "marketdash_feeder") as conn:
+        followed = conn.execute(ACTIVE_SYMBOLS).fetchall()
+        assert followed == [("XAU",)]
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(statement)
 

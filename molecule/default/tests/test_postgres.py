@@ -127,7 +127,7 @@ def test_a_wrong_password_is_refused(host, postgres_started):
     assert "password authentication failed" in refused.stderr
 
 
-def test_only_the_three_logins_may_connect_to_the_database(host, postgres_started):
+def test_only_the_services_logins_may_connect_to_the_database(host, postgres_started):
     acl = host.run(
         f"docker exec -u postgres {CONTAINER} psql -X -At -d {DATABASE} -c "
         + shlex.quote(f"SELECT datacl FROM pg_database WHERE datname = '{DATABASE}'")
@@ -140,6 +140,7 @@ def test_only_the_three_logins_may_connect_to_the_database(host, postgres_starte
         "marketdash_api",
         "grafana_reader",
         "marketdash_alerts",
+        "marketdash_feeder",
     }
 
 
@@ -159,5 +160,19 @@ def test_the_alert_engine_login_reads_rules_writes_events_and_sees_no_user(host,
     assert psql(host, "marketdash_alerts", password, "SELECT count(*) FROM alert_events").rc == 0
     for statement in ("SELECT count(*) FROM users", "DELETE FROM alert_rules", "SELECT * FROM watchlists"):
         refused = psql(host, "marketdash_alerts", password, statement)
+        assert refused.rc != 0, statement
+        assert "permission denied" in refused.stderr, statement
+
+
+def test_the_feeders_login_reads_the_followed_symbols_and_nothing_else(host, postgres_started):
+    password = _password("postgres_feeder_password")
+    followed = psql(host, "marketdash_feeder", password, "SELECT assets FROM watchlists WHERE active")
+    assert followed.rc == 0, followed.stderr
+    for statement in (
+        "SELECT user_id FROM watchlists",
+        "SELECT count(*) FROM users",
+        "DELETE FROM watchlists",
+    ):
+        refused = psql(host, "marketdash_feeder", password, statement)
         assert refused.rc != 0, statement
         assert "permission denied" in refused.stderr, statement
