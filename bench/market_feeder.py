@@ -135,7 +135,7 @@ async def scenario_feeder(exchange_url: str, sink_url: str, flood: int, for_s: f
     await writer.flush(within_s=60)
     ended = time.time()
     assert started is not None
-    await feed.stop()
+    await feed.close()
     await writer.close()
     messages = 2 * (flood + len(assets))
     written = registry.get_sample_value("marketdash_influx_points_written_total", {"bucket": "markets"})

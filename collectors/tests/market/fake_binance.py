@@ -110,6 +110,10 @@ class FakeBinance:
     # A REST API that holds every klines request until the test opens the gate; how many are held now.
     klines_gate: asyncio.Event | None = None
     klines_in_flight: int = 0
+    # Benchmark: seconds each klines request takes (a slow or distant REST API).
+    klines_delay_s: float = 0.0
+    # How many of the next klines requests are refused (503, as Binance under maintenance).
+    klines_refused: int = 0
     _go: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
 
@@ -256,6 +260,11 @@ class FakeBinance:
                 await self.klines_gate.wait()
             finally:
                 self.klines_in_flight -= 1
+        if self.klines_delay_s:
+            await asyncio.sleep(self.klines_delay_s)
+        if self.klines_refused > 0:
+            self.klines_refused -= 1
+            return web.Response(status=503, text="Service Unavailable")
         query = request.query
         symbol = next(s for s in self.symbols if market_id(s) == query["symbol"])
         start = int(query.get("startTime", 0))

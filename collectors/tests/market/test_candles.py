@@ -10,26 +10,49 @@ from marketdash.market.candles import MINUTE_MS, CandleBook, Row
 
 M = MINUTE_MS
 # The exchange's candles, final: open time -> [open, high, low, close, volume].
-TRUE = {0: [10.0, 12.0, 9.0, 11.0, 5.0], M: [11.0, 15.0, 8.0, 9.0, 7.0], 2 * M: [9.0, 9.5, 9.0, 9.2, 1.0]}
+TRUE = {t * M: [10.0 + t, 12.0 + t, 9.0 + t, 11.0 + t, 5.0 + t] for t in range(-10, 10)}
 
 
 class Rig:
-    """A book whose REST fetches wait at a gate the test opens, and which records what it writes."""
+    """A book whose REST fetches wait at a gate the test opens (and fail while `refusing` is above 0),
+    and which records what it writes and what it is told of REST."""
 
-    def __init__(self) -> None:
+    def __init__(self, slots: int = 4) -> None:
         self.gate = asyncio.Event()
         self.gate.set()
-        self.fetches: list[tuple[int, int]] = []
-        self.written: dict[int, tuple[list[float], bool]] = {}
-        self.book = CandleBook(self._fetch, self._write, initial_backfill_min=2)
+        self.refusing = 0
+        self.fetches: list[tuple[str, int, int]] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.written: dict[tuple[str, int], tuple[list[float], bool]] = {}
+        self.reports: list[str | None] = []
+        self.book = CandleBook(
+            self._fetch,
+            self._write,
+            initial_backfill_min=2,
+            slots=slots,
+            retry_delay=lambda attempt: 0.01,
+            report=lambda symbol, error: self.reports.append(None if error is None else str(error)),
+        )
 
     async def _fetch(self, symbol: str, since: int, until: int) -> list[Row]:
-        self.fetches.append((since, until))
-        await self.gate.wait()
-        return [[ts, *values] for ts, values in sorted(TRUE.items()) if since <= ts < until]
+        self.fetches.append((symbol, since, until))
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await self.gate.wait()
+            if self.refusing:
+                self.refusing -= 1
+                raise ConnectionError("418 I'm a teapot")
+            return [[ts, *values] for ts, values in sorted(TRUE.items()) if since <= ts < until]
+        finally:
+            self.in_flight -= 1
 
     def _write(self, symbol: str, row: Row, backfilled: bool, event_time: float) -> None:
-        self.written[int(row[0])] = (list(row[1:6]), backfilled)
+        self.written[symbol, int(row[0])] = (list(row[1:6]), backfilled)
+
+    def candles(self, symbol: str = "X") -> dict[int, tuple[list[float], bool]]:
+        return {ts: candle for (name, ts), candle in sorted(self.written.items()) if name == symbol}
 
 
 def live(ts: int, values: list[float] | None = None) -> Row:
@@ -39,25 +62,89 @@ def live(ts: int, values: list[float] | None = None) -> Row:
 async def test_a_minute_closed_on_the_connection_that_last_updated_it_is_written_live():
     rig = Rig()
     rig.book.reconnected()
-    await rig.book.on_rows("X", [live(0)])  # first row: what came before it is fetched
-    await rig.book.on_rows("X", [live(M)])  # closes minute 0 on the same connection
-    await rig.book.on_rows("X", [live(2 * M)])
-    assert rig.written[0] == (TRUE[0], False)
-    assert rig.written[M] == (TRUE[M], False)
+    rig.book.on_rows("X", [live(0)])  # first row: what came before it is fetched
+    rig.book.on_rows("X", [live(M)])  # closes minute 0 on the same connection
+    rig.book.on_rows("X", [live(2 * M)])
+    assert await eventually(lambda: rig.book.settled["X"] == 2 * M, 5)
+    assert rig.candles() == {
+        -2 * M: (TRUE[-2 * M], True),
+        -M: (TRUE[-M], True),
+        0: (TRUE[0], False),
+        M: (TRUE[M], False),
+    }
 
 
-async def test_a_reconnect_noticed_during_a_backfill_leaves_the_rest_of_its_batch_unconfirmed():
-    # The batch [minute 0, minute 1 as the old connection last saw it] arrives; minute 0 starts a backfill;
-    # meanwhile the connection is replaced. Minute 1's row is still the old connection's, whatever the
-    # epoch is by the time it is read: closed by the new connection's first row, it comes over REST.
+async def test_a_minute_last_updated_before_a_reconnect_comes_over_rest():
     rig = Rig()
     rig.book.reconnected()
-    rig.gate.clear()
-    partial = [11.0, 12.0, 10.0, 12.0, 2.0]
-    batch = asyncio.create_task(rig.book.on_rows("X", [live(0), live(M, partial)]))
-    assert await eventually(lambda: rig.fetches, within_s=5)
+    rig.book.on_rows("X", [live(0)])
+    rig.book.on_rows("X", [live(M, [11.0, 12.0, 10.0, 12.0, 2.0])])  # minute 1 as the old socket left it
     rig.book.reconnected()
+    rig.book.on_rows("X", [live(2 * M)])  # closes minute 1 on the new connection, which never updated it
+    assert await eventually(lambda: rig.book.settled["X"] == 2 * M, 5)
+    assert rig.candles()[M] == (TRUE[M], True)
+    assert rig.candles()[0] == (TRUE[0], False)
+
+
+async def test_the_stream_goes_on_closing_minutes_live_while_a_backfill_is_held():
+    rig = Rig()
+    rig.gate.clear()
+    rig.book.reconnected()
+    rig.book.on_rows("X", [live(0)])  # backfill of the two minutes before, held at the gate
+    for minute in (1, 2, 3):
+        rig.book.on_rows("X", [live(minute * M)])
+    assert rig.candles() == {0: (TRUE[0], False), M: (TRUE[M], False), 2 * M: (TRUE[2 * M], False)}
+    assert rig.book.covered["X"] == 3 * M
+    assert rig.book.settled["X"] == -2 * M  # not all written before it yet
+    assert rig.book.backfills_pending == 1
     rig.gate.set()
-    await batch
-    await rig.book.on_rows("X", [live(2 * M)])
-    assert rig.written[M] == (TRUE[M], True)
+    assert await eventually(lambda: rig.book.settled["X"] == 3 * M, 5)
+    assert rig.candles()[-2 * M] == (TRUE[-2 * M], True)
+    assert rig.book.backfills_pending == 0
+    assert rig.fetches == [("X", -2 * M, 0)]
+
+
+async def test_backfills_run_a_few_at_a_time_and_all_complete():
+    rig = Rig(slots=2)
+    rig.gate.clear()
+    rig.book.reconnected()
+    symbols = [f"S{n}" for n in range(6)]
+    for symbol in symbols:
+        rig.book.on_rows(symbol, [live(0)])
+    assert await eventually(lambda: rig.in_flight == 2, 5)
+    await asyncio.sleep(0.05)
+    assert rig.in_flight == 2
+    rig.gate.set()
+    assert await eventually(lambda: rig.book.backfills_pending == 0, 5)
+    assert rig.most_in_flight == 2
+    for symbol in symbols:
+        assert rig.candles(symbol) == {-2 * M: (TRUE[-2 * M], True), -M: (TRUE[-M], True)}
+
+
+async def test_a_refused_backfill_is_reported_and_retried_until_it_succeeds():
+    rig = Rig()
+    rig.refusing = 2
+    rig.book.reconnected()
+    rig.book.on_rows("X", [live(0)])
+    rig.book.on_rows("X", [live(M)])
+    assert await eventually(lambda: rig.book.settled["X"] == M, 5)
+    assert rig.reports == ["418 I'm a teapot", "418 I'm a teapot", None]
+    assert rig.candles() == {-2 * M: (TRUE[-2 * M], True), -M: (TRUE[-M], True), 0: (TRUE[0], False)}
+    assert rig.book.backfilled == 2
+
+
+async def test_a_symbol_dropped_during_its_backfill_starts_over_from_its_first_unwritten_minute():
+    rig = Rig()
+    rig.gate.clear()
+    rig.book.reconnected()
+    rig.book.on_rows("X", [live(0)])
+    rig.book.on_rows("X", [live(M)])  # minute 0 closed live; the two before it still held
+    assert await eventually(lambda: rig.in_flight == 1, 5)
+    rig.book.forget("X")
+    assert await eventually(lambda: rig.in_flight == 0, 5)  # cancelled, not left to retry for nobody
+    assert rig.book.backfills_pending == 0
+    rig.gate.set()
+    rig.book.on_rows("X", [live(5 * M)])  # followed again
+    assert await eventually(lambda: rig.book.settled["X"] == 5 * M, 5)
+    assert rig.fetches == [("X", -2 * M, 0), ("X", -2 * M, 5 * M)]
+    assert sorted(rig.candles()) == [t * M for t in range(-2, 5)]

@@ -98,7 +98,7 @@ class MarketFeeder:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             for feed in self.feeds:
-                await feed.stop()
+                await feed.close()
             await self.writer.close(within_s=10)
             await runner.cleanup()
 

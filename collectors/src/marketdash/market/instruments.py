@@ -32,6 +32,18 @@ class FeederMetrics:
             ["source"],
             registry=registry,
         )
+        self.backfills_pending = Gauge(
+            "marketdash_market_backfills_pending",
+            "REST backfills under way or waiting for a retry",
+            ["source"],
+            registry=registry,
+        )
+        self.backfill_failures = Counter(
+            "marketdash_market_backfill_failures",
+            "REST backfill attempts that failed (each is retried)",
+            ["source"],
+            registry=registry,
+        )
         self.candles_backfilled = Counter(
             "marketdash_market_candles_backfilled",
             "Candles written from REST backfills",

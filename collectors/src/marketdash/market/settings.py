@@ -38,6 +38,8 @@ class MarketSettings(BaseSettings):
     stagger_s: float = Field(0.5, ge=0)
     # How far back the 1 m candles are filled when a symbol starts streaming.
     initial_backfill_min: int = Field(120, ge=1)
+    # REST backfills running at once per exchange (ccxt spaces their requests by the exchange's rate limit).
+    backfill_slots: int = Field(4, ge=1)
     # Changes over 1 h / 24 h / 7 d and funding rates are recomputed this often.
     changes_every_s: float = Field(300.0, gt=0)
     funding_every_s: float = Field(300.0, gt=0)

@@ -65,8 +65,22 @@ class ExchangeFeed:
         # stream -> (since when it has been failing, its last error): see _failed
         self.failing: dict[str, tuple[float, str]] = {}
         self._attempt_started: dict[str, float] = {}
-        self.book = CandleBook(self._fetch_range, self._write_candle, settings.initial_backfill_min)
+        self.book = CandleBook(
+            self._fetch_range,
+            self._write_candle,
+            settings.initial_backfill_min,
+            slots=settings.backfill_slots,
+            retry_delay=lambda attempt: backoff_delay(
+                attempt, settings.backoff_initial_s, settings.backoff_max_s
+            ),
+            report=self._backfill_reported,
+        )
+        # The book's counters as last added to the metrics.
+        self._book_counted = (0, 0, 0, 0)
+        # Backfills have a client of their own: REST requests spaced by its rate limit, whatever the
+        # streams' clients are doing (a reconnect closes theirs).
         self._rest: ccxt.pro.Exchange | None = None
+        self._rest_lock = asyncio.Lock()
 
     @property
     def symbols(self) -> set[str]:
@@ -96,6 +110,7 @@ class ExchangeFeed:
         ]
 
     async def stop(self) -> None:
+        """Stop the streams; the backfills of symbols still followed go on (see close)."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -107,6 +122,15 @@ class ExchangeFeed:
         self.last_update.clear()
         for stream in ("candles", "tickers"):
             self.metrics.unlisted.labels(self.exchange_id, stream).set(0)
+
+    async def close(self) -> None:
+        """Stop the streams and the backfills, and close the REST client (the feeder is stopping)."""
+        await self.stop()
+        await self.book.close()
+        if self._rest is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._rest.close())
+            self._rest = None
 
     # --- supervision ------------------------------------------------------------------------------
 
@@ -174,8 +198,8 @@ class ExchangeFeed:
 
     def _failed(self, stream: str, error: str) -> None:
         """Recorded for /healthz, from the first failure of a streak: a stream whose attempts keep failing,
-        each after a few good watches (a REST backfill refused every time), is not recovered until one
-        attempt has stayed up for the whole grace period."""
+        each after a few good watches, is not recovered until one attempt has stayed up for the whole grace
+        period."""
         since = self.failing[stream][0] if stream in self.failing else time.time()
         self.failing[stream] = (since, error)
 
@@ -204,7 +228,6 @@ class ExchangeFeed:
     # --- candles ----------------------------------------------------------------------------------
 
     async def _candles(self, client: ccxt.pro.Exchange) -> None:
-        self._rest = client
         self.book.reconnected()
         deadline = time.monotonic() + self.settings.planned_reconnect_s
         symbols = self._listed(client, "candles")
@@ -218,12 +241,12 @@ class ExchangeFeed:
                 returned = {symbol: timeframes.get("1m", []) for symbol, timeframes in update.items()}
                 if connections.replaced(returned):
                     self._reconnected_silently()
-                # One symbol per return: the others' klines parsed in the same read, or while a backfill
-                # was awaited, resolved no watch and are only in ccxt's cache.
+                # One symbol per return: the others' klines parsed in the same read resolved no watch and
+                # are only in ccxt's cache.
                 for symbol in symbols:
                     rows = connections.fresh(symbol, _unseen_rows(client, symbol, update, delivered))
                     if rows:
-                        await self._on_candles(symbol, rows)
+                        self._on_candles(symbol, rows)
         else:
             # One watch per symbol on the same client (ccxt multiplexes them on one socket).
             connections = _ConnectionWatch(client)
@@ -235,7 +258,7 @@ class ExchangeFeed:
                         self._reconnected_silently()
                     rows = connections.fresh(symbol, rows)
                     if rows:
-                        await self._on_candles(symbol, rows)
+                        self._on_candles(symbol, rows)
 
             # A TaskGroup, not gather: one watch failing cancels the others, so none outlives its client.
             try:
@@ -266,24 +289,59 @@ class ExchangeFeed:
         self.metrics.reconnects.labels(self.exchange_id, "candles", "silent").inc()
         log.info("stream reconnected by ccxt", extra={"source": self.exchange_id, "stream": "candles"})
 
-    async def _on_candles(self, symbol: str, rows: list[Row]) -> None:
+    def _on_candles(self, symbol: str, rows: list[Row]) -> None:
         self.metrics.messages.labels(self.exchange_id, "candle").inc(len(rows))
         if symbol not in self._assets:
             return
-        before = (self.book.out_of_order, self.book.invalid, self.book.gaps, self.book.backfilled)
-        await self.book.on_rows(symbol, rows)
+        self.book.on_rows(symbol, rows)
+        self._count_book()
+
+    def _count_book(self) -> None:
+        book = self.book
+        counted, self._book_counted = (
+            self._book_counted,
+            (book.out_of_order, book.invalid, book.gaps, book.backfilled),
+        )
         source = self.exchange_id
-        self.metrics.ignored.labels(source, "out_of_order").inc(self.book.out_of_order - before[0])
-        self.metrics.ignored.labels(source, "invalid").inc(self.book.invalid - before[1])
-        self.metrics.gaps.labels(source).inc(self.book.gaps - before[2])
-        self.metrics.candles_backfilled.labels(source).inc(self.book.backfilled - before[3])
+        self.metrics.ignored.labels(source, "out_of_order").inc(book.out_of_order - counted[0])
+        self.metrics.ignored.labels(source, "invalid").inc(book.invalid - counted[1])
+        self.metrics.gaps.labels(source).inc(book.gaps - counted[2])
+        self.metrics.candles_backfilled.labels(source).inc(book.backfilled - counted[3])
+        self.metrics.backfills_pending.labels(source).set(book.backfills_pending)
+
+    def _backfill_reported(self, symbol: str, error: Exception | None) -> None:
+        self._count_book()
+        if error is None:
+            self.failing.pop("backfills", None)
+            return
+        message = f"{type(error).__name__}: {error}"[:300]
+        self.metrics.backfill_failures.labels(self.exchange_id).inc()
+        self._failed("backfills", message)
+        log.warning("backfill failed", extra={"source": self.exchange_id, "symbol": symbol, "error": message})
+
+    async def _rest_client(self) -> ccxt.pro.Exchange:
+        async with self._rest_lock:
+            if self._rest is None:
+                client = build_exchange(
+                    self.exchange_id,
+                    self.settings.exchange_urls.get(self.exchange_id),
+                    self.settings.exchange_options.get(self.exchange_id),
+                )
+                try:
+                    await client.load_markets()
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(client.close())
+                    raise
+                self._rest = client
+            return self._rest
 
     async def _fetch_range(self, symbol: str, since: int, until: int) -> list[Row]:
-        assert self._rest is not None
+        rest = await self._rest_client()
         rows: list[Row] = []
         cursor = since
         while cursor < until:
-            page = await self._rest.fetch_ohlcv(symbol, "1m", since=cursor, limit=1000)
+            page = await rest.fetch_ohlcv(symbol, "1m", since=cursor, limit=1000)
             page = [row for row in page if cursor <= row[0] < until]
             if not page:
                 break
@@ -373,7 +431,8 @@ class _ConnectionWatch:
     previous one left behind.
 
     ccxt forgets a connection the server closed and opens a new one at the next watch, raising nothing when
-    no watch was pending (the feeder was backfilling): only the connection objects it keeps show it. Its
+    no watch was pending (between a watch's return and the next, a window inside ccxt now that backfills
+    run beside the stream): only the connection objects it keeps show it. Its
     cache outlives the connection and may hold rows the old one parsed but nobody read yet (a partial
     minute among them), which ccxt would hand over later as if new: every row the cache holds at that
     moment, but the one that resolved the watch, is withheld until the new connection updates it. Withheld,
