@@ -16,8 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
-
-MINUTE = 60_000
+from local_exchange import MINUTE, Candle, LocalExchange
 
 
 def market_id(symbol: str) -> str:
@@ -81,27 +80,9 @@ def futures_exchange_info(symbols: list[str]) -> dict:
 
 
 @dataclass
-class Candle:
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-
-    def trade(self, price: float, volume: float) -> None:
-        self.high, self.low = max(self.high, price), min(self.low, price)
-        self.close = price
-        self.volume += volume
-
-
-@dataclass
-class FakeBinance:
-    symbols: list[str]
-    candles: dict[str, dict[int, Candle]] = field(default_factory=dict)
-    sockets: dict[web.WebSocketResponse, set[str]] = field(default_factory=dict)
+class FakeBinance(LocalExchange):
     # Perpetuals listed on /fapi: symbol -> (funding rate, mark price, next funding time ms)
     perpetuals: dict[str, tuple[float, float, int]] = field(default_factory=dict)
-    url: str = ""
     flood: int = 0
     # Benchmark pacing: messages per second per flooded subscription (0: as fast as the client reads).
     flood_rate: float = 0.0
@@ -115,24 +96,8 @@ class FakeBinance:
     # How many of the next klines requests are refused (503, as Binance under maintenance).
     klines_refused: int = 0
     _go: asyncio.Event = field(default_factory=asyncio.Event)
-    _runner: web.AppRunner | None = None
-
-    def __post_init__(self) -> None:
-        self.candles = {symbol: {} for symbol in self.symbols}
 
     # --- what the test drives -------------------------------------------------------------------
-
-    async def trade(self, symbol: str, price: float, volume: float, at_ms: int, *, push: bool = True) -> None:
-        """A trade at `at_ms`: updates that minute's candle and, unless push=False, streams it."""
-        start = at_ms - at_ms % MINUTE
-        book = self.candles[symbol]
-        if start in book:
-            book[start].trade(price, volume)
-        else:
-            book[start] = Candle(price, price, price, price, volume)
-        if push:
-            await self.push_kline(symbol, start, event_ms=at_ms)
-            await self._send(f"{market_id(symbol).lower()}@ticker", self.ticker_event(symbol, at_ms))
 
     async def trade_together(self, prices: dict[str, float], volume: float, at_ms: int) -> None:
         """A trade in each symbol at `at_ms`, streamed the way Binance pushes its per-symbol updates: all at
@@ -144,27 +109,21 @@ class FakeBinance:
         for symbol in prices:
             await self.push_kline(symbol, start, event_ms=at_ms)
         for symbol in prices:
-            await self._send(f"{market_id(symbol).lower()}@ticker", self.ticker_event(symbol, at_ms))
+            await self.send(f"{market_id(symbol).lower()}@ticker", self.ticker_event(symbol, at_ms))
 
     async def push_kline(self, symbol: str, start: int, event_ms: int) -> None:
-        await self._send(f"{market_id(symbol).lower()}@kline_1m", self.kline_event(symbol, start, event_ms))
+        await self.send(f"{market_id(symbol).lower()}@kline_1m", self.kline_event(symbol, start, event_ms))
 
     async def send_raw(self, text: str) -> None:
         for ws in list(self.sockets):
             await ws.send_str(text)
 
-    async def drop_connections(self) -> None:
-        for ws in list(self.sockets):
-            await ws.close()
-        self.sockets.clear()
-
-    def subscribed_to(self, fragment: str) -> bool:
-        """Whether an open socket is subscribed to a stream whose name contains `fragment`."""
-        return any(
-            fragment in stream for ws, streams in self.sockets.items() if not ws.closed for stream in streams
-        )
-
     # --- protocol ---------------------------------------------------------------------------------
+
+    async def push(self, symbol: str, start: int, event_ms: int) -> None:
+        # Binance sends the candle's full state on every update, and the symbol's 24 h ticker.
+        await self.push_kline(symbol, start, event_ms)
+        await self.send(f"{market_id(symbol).lower()}@ticker", self.ticker_event(symbol, event_ms))
 
     def kline_event(self, symbol: str, start: int, event_ms: int) -> dict:
         c = self.candles[symbol][start]
@@ -194,15 +153,14 @@ class FakeBinance:
         }
 
     def ticker_event(self, symbol: str, event_ms: int) -> dict:
-        book = self.candles[symbol]
-        last = book[max(book)]
-        first = book[min(book)]
+        day = self.day(symbol)
+        last, first = day.last, day.first
         return {
             "e": "24hrTicker",
             "E": event_ms,
             "s": market_id(symbol),
             "p": f"{last.close - first.open}",
-            "P": f"{(last.close / first.open - 1) * 100:.4f}",
+            "P": f"{day.change_pct:.4f}",
             "w": f"{last.close}",
             "x": f"{first.open}",
             "c": f"{last.close}",
@@ -212,22 +170,16 @@ class FakeBinance:
             "a": f"{last.close + 0.5}",
             "A": "1.0",
             "o": f"{first.open}",
-            "h": f"{max(c.high for c in book.values())}",
-            "l": f"{min(c.low for c in book.values())}",
-            "v": f"{sum(c.volume for c in book.values())}",
+            "h": f"{day.high}",
+            "l": f"{day.low}",
+            "v": f"{day.volume}",
             "q": "0",
-            "O": min(book),
+            "O": min(self.candles[symbol]),
             "C": event_ms,
             "F": 0,
             "L": 1,
             "n": 2,
         }
-
-    async def _send(self, stream: str, payload: dict) -> None:
-        text = json.dumps(payload)
-        for ws, streams in list(self.sockets.items()):
-            if stream in streams and not ws.closed:
-                await ws.send_str(text)
 
     async def _exchange_info(self, _: web.Request) -> web.Response:
         return web.json_response(exchange_info(self.symbols))
@@ -335,26 +287,18 @@ class FakeBinance:
 
     # --- lifecycle --------------------------------------------------------------------------------
 
-    async def start(self, port: int = 0) -> str:
-        app = web.Application()
-        app.router.add_get("/api/v3/exchangeInfo", self._exchange_info)
-        app.router.add_get("/api/v3/klines", self._klines)
-        app.router.add_get("/fapi/v1/exchangeInfo", self._futures_info)
-        app.router.add_get("/fapi/v1/premiumIndex", self._premium_index)
-        app.router.add_get("/stream/ws/{index}", self._websocket)
-        app.router.add_get("/stream/ws", self._websocket)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        bound = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{bound}"
-        return self.url
+    def subscriptions(self, symbol: str) -> list[str]:
+        return [f"{market_id(symbol).lower()}@kline_1m", f"{market_id(symbol).lower()}@ticker"]
 
-    async def stop(self) -> None:
-        await self.drop_connections()
-        if self._runner is not None:
-            await self._runner.cleanup()
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/api/v3/exchangeInfo", self._exchange_info),
+            web.get("/api/v3/klines", self._klines),
+            web.get("/fapi/v1/exchangeInfo", self._futures_info),
+            web.get("/fapi/v1/premiumIndex", self._premium_index),
+            web.get("/stream/ws/{index}", self._websocket),
+            web.get("/stream/ws", self._websocket),
+        ]
 
     def ccxt_futures_urls(self) -> dict:
         """The `urls` override for ccxt's binanceusdm (perpetuals, funding rates)."""

@@ -8,11 +8,12 @@ from typing import Any
 import ccxt.pro
 
 # Spot markets only: loading derivatives would cost extra requests at every (re)connection, and funding
-# rates use their own client (see funding.py).
+# rates use their own client (see funding.py). Binance's currency list is a signed request: not asked
+# for. (Only ccxt's binance reads that option: Bybit skips its currencies without a key by itself, and
+# Kraken's are public and read at every market load.)
 _BASE_OPTIONS: dict[str, dict[str, Any]] = {
     "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False},
-    "bybit": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False},
-    "kraken": {"fetchCurrencies": False},
+    "bybit": {"fetchMarkets": {"types": ["spot"]}},
 }
 
 
