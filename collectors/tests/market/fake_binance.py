@@ -93,8 +93,8 @@ class FakeBinance(LocalExchange):
     klines_in_flight: int = 0
     # Benchmark: seconds each klines request takes (a slow or distant REST API).
     klines_delay_s: float = 0.0
-    # How many of the next klines requests are refused (503, as Binance under maintenance).
-    klines_refused: int = 0
+    # symbol -> how many of its next klines requests are refused (503, as Binance under maintenance).
+    klines_refused: dict[str, int] = field(default_factory=dict)
     _go: asyncio.Event = field(default_factory=asyncio.Event)
 
     # --- what the test drives -------------------------------------------------------------------
@@ -214,11 +214,11 @@ class FakeBinance(LocalExchange):
                 self.klines_in_flight -= 1
         if self.klines_delay_s:
             await asyncio.sleep(self.klines_delay_s)
-        if self.klines_refused > 0:
-            self.klines_refused -= 1
-            return web.Response(status=503, text="Service Unavailable")
         query = request.query
         symbol = next(s for s in self.symbols if market_id(s) == query["symbol"])
+        if self.klines_refused.get(symbol, 0) > 0:
+            self.klines_refused[symbol] -= 1
+            return web.Response(status=503, text="Service Unavailable")
         start = int(query.get("startTime", 0))
         end = int(query.get("endTime", 2**62))
         limit = min(int(query.get("limit", 500)), 1000)

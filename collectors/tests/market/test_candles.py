@@ -21,6 +21,8 @@ class Rig:
         self.gate = asyncio.Event()
         self.gate.set()
         self.refusing = 0
+        # Rows the REST API adds to what it serves (garbage from the exchange).
+        self.extra_rows: list[Row] = []
         self.fetches: list[tuple[str, int, int]] = []
         self.in_flight = 0
         self.most_in_flight = 0
@@ -44,7 +46,8 @@ class Rig:
             if self.refusing:
                 self.refusing -= 1
                 raise ConnectionError("418 I'm a teapot")
-            return [[ts, *values] for ts, values in sorted(TRUE.items()) if since <= ts < until]
+            rows = [[ts, *values] for ts, values in sorted(TRUE.items()) if since <= ts < until]
+            return rows + self.extra_rows
         finally:
             self.in_flight -= 1
 
@@ -148,3 +151,30 @@ async def test_a_symbol_dropped_during_its_backfill_starts_over_from_its_first_u
     assert await eventually(lambda: rig.book.settled["X"] == 5 * M, 5)
     assert rig.fetches == [("X", -2 * M, 0), ("X", -2 * M, 5 * M)]
     assert sorted(rig.candles()) == [t * M for t in range(-2, 5)]
+
+
+async def test_unusable_rows_from_rest_are_counted_and_skipped():
+    rig = Rig()
+    rig.extra_rows = [
+        [-M, float("nan"), 1.0, 1.0, 1.0, 1.0],
+        [-2 * M, 1.0, 1.0],
+        [-M, 1.0, None, 1.0, 1.0, 1.0],
+    ]
+    rig.book.reconnected()
+    rig.book.on_rows("X", [live(0)])
+    assert await eventually(lambda: rig.book.settled["X"] == 0, 5)
+    assert rig.candles() == {-2 * M: (TRUE[-2 * M], True), -M: (TRUE[-M], True)}
+    assert rig.book.invalid == 3
+
+
+async def test_closing_the_book_stops_its_backfills():
+    rig = Rig()
+    rig.gate.clear()
+    rig.book.reconnected()
+    for symbol in ("X", "Y"):
+        rig.book.on_rows(symbol, [live(0)])
+    assert await eventually(lambda: rig.in_flight == 2, 5)
+    await rig.book.close()
+    assert rig.in_flight == 0
+    assert rig.book.backfills_pending == 0
+    assert rig.candles("X") == rig.candles("Y") == {}

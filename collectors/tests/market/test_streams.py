@@ -316,8 +316,8 @@ async def test_a_refused_backfill_is_reported_and_retried_while_the_stream_goes_
     ex = fake_binance
     for minute in range(-3, 0):
         await ex.trade("BTC/USDT", 90 + minute, 1, T + minute * MINUTE, push=False)
-    ex.klines_refused = 3
-    async with streaming(ex, victoria_metrics_server, ["BTC/USDT"], backoff_initial_s=0.3) as run:
+    ex.klines_refused["BTC/USDT"] = 3
+    async with streaming(ex, victoria_metrics_server, ["BTC/USDT"]) as run:
         feed = run.feed
         assert await eventually(lambda: ex.subscribed_to("@kline_1m"), 5)
         await ex.trade("BTC/USDT", 100, 1, T)  # its backfill is refused
@@ -333,6 +333,55 @@ async def test_a_refused_backfill_is_reported_and_retried_while_the_stream_goes_
     stored = victoria_metrics_server.export('{__name__="candle_close", symbol="BTC/USDT"}')
     closes = dict(next(iter(stored.values())))
     assert closes == {ts: c.close for ts, c in ex.candles["BTC/USDT"].items() if ts <= T}
+
+
+async def test_a_backfill_failing_for_one_symbol_stays_reported_whatever_the_others_do(
+    fake_binance: FakeBinance, victoria_metrics_server: VictoriaMetrics
+) -> None:
+    ex = fake_binance
+    ex.klines_refused["BTC/USDT"] = 10**6  # BTC's history is never served; ETH's is
+    async with streaming(ex, victoria_metrics_server, ["BTC/USDT", "ETH/USDT"]) as run:
+        feed = run.feed
+        assert await eventually(lambda: ex.subscribed_to("@kline_1m"), 5)
+        await ex.trade("BTC/USDT", 100, 1, T)
+        assert await eventually(lambda: "backfills" in feed.failing, 5)
+        since, error = feed.failing["backfills"]
+        assert error.startswith("BTC/USDT: ")
+        await ex.trade("ETH/USDT", 10, 1, T)  # ETH's backfill succeeds meanwhile
+        assert await eventually(lambda: feed.book.settled.get("ETH/USDT") == T, 5)
+        await asyncio.sleep(0.3)  # BTC retried and refused again
+        assert feed.failing["backfills"][0] == since
+        assert value(run.registry, "marketdash_market_backfills_pending", source="binance") == 1
+        by_symbol = catalogue_by_symbol()
+        await feed.follow([by_symbol["ETH/USDT"]])  # BTC no longer followed: nothing left failing
+        assert "backfills" not in feed.failing
+        assert value(run.registry, "marketdash_market_backfills_pending", source="binance") == 0
+
+
+async def test_a_symbol_the_exchange_lists_after_the_feeder_started_is_backfilled(
+    victoria_metrics_server: VictoriaMetrics,
+) -> None:
+    ex = FakeBinance(["BTC/USDT"])
+    await ex.start()
+    try:
+        async with streaming(ex, victoria_metrics_server, ["BTC/USDT"]) as run:
+            feed = run.feed
+            assert await eventually(lambda: ex.subscribed_to("@kline_1m"), 5)
+            await ex.trade("BTC/USDT", 100, 1, T)
+            assert await eventually(lambda: feed.book.settled.get("BTC/USDT") == T, 5)  # REST client up
+            ex.symbols.append("ETH/USDT")  # listed now, with a history
+            ex.candles["ETH/USDT"] = {}
+            for minute in range(-3, 0):
+                await ex.trade("ETH/USDT", 10 + minute, 1, T + minute * MINUTE, push=False)
+            by_symbol = catalogue_by_symbol()
+            await feed.follow([by_symbol["BTC/USDT"], by_symbol["ETH/USDT"]])
+            assert await eventually(lambda: ex.subscribed_to("ethusdt@kline_1m"), 5)
+            await ex.trade("ETH/USDT", 10, 1, T)
+            assert await eventually(lambda: feed.book.settled.get("ETH/USDT") == T, 5), feed.failing
+            assert "backfills" not in feed.failing
+            assert feed.book.backfilled == 3
+    finally:
+        await ex.stop()
 
 
 def test_rows_a_replaced_connection_left_in_ccxts_cache_are_withheld_until_updated_again() -> None:

@@ -21,7 +21,6 @@ until it succeeds or its symbol is no longer followed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -100,18 +99,20 @@ class CandleBook:
         self._backfills.clear()
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def on_rows(self, symbol: str, rows: Sequence[Row], received: float | None = None) -> None:
         received = time.time() if received is None else received
         # Copied: ccxt updates its rows in place.
         for row in [list(raw) for raw in rows]:
-            if len(row) < 6 or not all(isinstance(v, int | float) and math.isfinite(v) for v in row[:6]):
-                self.invalid += 1
-                continue
-            self._on_row(symbol, row, received)
+            if self._usable(row):
+                self._on_row(symbol, row, received)
+
+    def _usable(self, row: Row) -> bool:
+        if len(row) >= 6 and all(isinstance(v, int | float) and math.isfinite(v) for v in row[:6]):
+            return True
+        self.invalid += 1
+        return False
 
     def _on_row(self, symbol: str, row: Row, received: float) -> None:
         ts = int(row[0])
@@ -168,9 +169,9 @@ class CandleBook:
                 attempt += 1
         now = time.time()
         written = 0
-        for row in rows:
-            if since <= row[0] < until:
-                self._write(symbol, list(row), True, now)
+        for row in [list(raw) for raw in rows]:
+            if self._usable(row) and since <= row[0] < until:
+                self._write(symbol, row, True, now)
                 written += 1
         self.backfilled += written
         backfills = self._backfills.get(symbol, {})

@@ -77,6 +77,8 @@ class ExchangeFeed:
         )
         # The book's counters as last added to the metrics.
         self._book_counted = (0, 0, 0, 0)
+        # symbol -> (since when its backfill has been failing, the last error)
+        self._backfill_failing: dict[str, tuple[float, str]] = {}
         # Backfills have a client of their own: REST requests spaced by its rate limit, whatever the
         # streams' clients are doing (a reconnect closes theirs).
         self._rest: ccxt.pro.Exchange | None = None
@@ -95,6 +97,9 @@ class ExchangeFeed:
             return
         for gone in self._assets.keys() - wanted.keys():
             self.book.forget(gone)
+            self._backfill_failing.pop(gone, None)
+        self._report_backfills()
+        self._count_book()
         self._assets = wanted
         await self.stop()
         if not wanted:
@@ -118,19 +123,21 @@ class ExchangeFeed:
                 await task
         self._tasks = []
         # A stream that no longer runs is neither failing nor delivering.
-        self.failing.clear()
-        self.last_update.clear()
         for stream in ("candles", "tickers"):
+            self.failing.pop(stream, None)
+            self.last_update.pop(stream, None)
             self.metrics.unlisted.labels(self.exchange_id, stream).set(0)
 
     async def close(self) -> None:
         """Stop the streams and the backfills, and close the REST client (the feeder is stopping)."""
-        await self.stop()
-        await self.book.close()
-        if self._rest is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._rest.close())
-            self._rest = None
+        try:
+            await self.stop()
+            await self.book.close()
+        finally:
+            if self._rest is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._rest.close())
+                self._rest = None
 
     # --- supervision ------------------------------------------------------------------------------
 
@@ -312,12 +319,25 @@ class ExchangeFeed:
     def _backfill_reported(self, symbol: str, error: Exception | None) -> None:
         self._count_book()
         if error is None:
+            self._backfill_failing.pop(symbol, None)
+        else:
+            message = f"{type(error).__name__}: {error}"[:300]
+            since = self._backfill_failing.get(symbol, (time.time(), ""))[0]
+            self._backfill_failing[symbol] = (since, message)
+            self.metrics.backfill_failures.labels(self.exchange_id).inc()
+            log.warning(
+                "backfill failed", extra={"source": self.exchange_id, "symbol": symbol, "error": message}
+            )
+        self._report_backfills()
+
+    def _report_backfills(self) -> None:
+        """/healthz's "backfills" entry: the symbol whose backfill has been failing longest, until none is
+        (another symbol's success does not clear it)."""
+        if self._backfill_failing:
+            symbol, (since, error) = min(self._backfill_failing.items(), key=lambda item: item[1][0])
+            self.failing["backfills"] = (since, f"{symbol}: {error}")
+        else:
             self.failing.pop("backfills", None)
-            return
-        message = f"{type(error).__name__}: {error}"[:300]
-        self.metrics.backfill_failures.labels(self.exchange_id).inc()
-        self._failed("backfills", message)
-        log.warning("backfill failed", extra={"source": self.exchange_id, "symbol": symbol, "error": message})
 
     async def _rest_client(self) -> ccxt.pro.Exchange:
         async with self._rest_lock:
@@ -338,6 +358,9 @@ class ExchangeFeed:
 
     async def _fetch_range(self, symbol: str, since: int, until: int) -> list[Row]:
         rest = await self._rest_client()
+        if symbol not in rest.markets:
+            # Listed since this client loaded its markets (the streams reload theirs at each connection).
+            await rest.load_markets(reload=True)
         rows: list[Row] = []
         cursor = since
         while cursor < until:
