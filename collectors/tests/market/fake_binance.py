@@ -15,7 +15,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from local_exchange import MINUTE, Candle, LocalExchange
 
 
@@ -96,6 +96,7 @@ class FakeBinance(LocalExchange):
     # symbol -> how many of its next klines requests are refused (503, as Binance under maintenance).
     klines_refused: dict[str, int] = field(default_factory=dict)
     _go: asyncio.Event = field(default_factory=asyncio.Event)
+    compress = False  # as Binance: no permessage-deflate
 
     # --- what the test drives -------------------------------------------------------------------
 
@@ -230,24 +231,15 @@ class FakeBinance(LocalExchange):
                 rows.append([ts, *prices, ts + MINUTE - 1, "0", 2, "0", "0", "0"])
         return web.json_response(rows)
 
-    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(autoping=True, compress=False)  # as Binance: no permessage-deflate
-        await ws.prepare(request)
-        self.sockets[ws] = set()
-        async for message in ws:
-            if message.type != WSMsgType.TEXT:
-                continue
-            command = json.loads(message.data)
-            if command.get("method") == "SUBSCRIBE":
-                self.sockets[ws].update(command["params"])
-                await ws.send_str(json.dumps({"result": None, "id": command["id"]}))
-                if self.flood:
-                    self.flood_after -= 1
-                    if self.flood_after <= 0:
-                        self._go.set()
-                    asyncio.get_running_loop().create_task(self._flood(ws, command["params"]))
-        self.sockets.pop(ws, None)
-        return ws
+    async def on_command(self, ws: web.WebSocketResponse, command: dict) -> None:
+        if command.get("method") == "SUBSCRIBE":
+            self.sockets[ws].update(command["params"])
+            await ws.send_str(json.dumps({"result": None, "id": command["id"]}))
+            if self.flood:
+                self.flood_after -= 1
+                if self.flood_after <= 0:
+                    self._go.set()
+                asyncio.get_running_loop().create_task(self._flood(ws, command["params"]))
 
     async def _flood(self, ws: web.WebSocketResponse, streams: list[str]) -> None:
         """Benchmark mode: `flood` messages round-robin over the subscribed streams, then sentinels (price
@@ -296,8 +288,8 @@ class FakeBinance(LocalExchange):
             web.get("/api/v3/klines", self._klines),
             web.get("/fapi/v1/exchangeInfo", self._futures_info),
             web.get("/fapi/v1/premiumIndex", self._premium_index),
-            web.get("/stream/ws/{index}", self._websocket),
-            web.get("/stream/ws", self._websocket),
+            web.get("/stream/ws/{index}", self.websocket),
+            web.get("/stream/ws", self.websocket),
         ]
 
     def ccxt_futures_urls(self) -> dict:

@@ -16,7 +16,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from local_exchange import MINUTE, LocalExchange
 
 
@@ -122,24 +122,15 @@ class FakeBybit(LocalExchange):
         ][:limit]
         return _answer({"category": "spot", "symbol": market_id(symbol), "list": rows})
 
-    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(autoping=True)
-        await ws.prepare(request)
-        self.sockets[ws] = set()
-        async for message in ws:
-            if message.type != WSMsgType.TEXT:
-                continue
-            command = json.loads(message.data)
-            op = command.get("op")
-            if op == "ping":
-                pong = {"success": True, "ret_msg": "pong", "conn_id": str(id(ws)), "op": "ping"}
-                await ws.send_str(json.dumps(pong | {"req_id": command.get("req_id")}))
-            elif op == "subscribe":
-                self.sockets[ws].update(command["args"])
-                ack = {"success": True, "ret_msg": "", "conn_id": str(id(ws)), "op": "subscribe"}
-                await ws.send_str(json.dumps(ack | {"req_id": command.get("req_id")}))
-        self.sockets.pop(ws, None)
-        return ws
+    async def on_command(self, ws: web.WebSocketResponse, command: dict) -> None:
+        op = command.get("op")
+        if op == "ping":
+            pong = {"success": True, "ret_msg": "pong", "conn_id": str(id(ws)), "op": "ping"}
+            await ws.send_str(json.dumps(pong | {"req_id": command.get("req_id")}))
+        elif op == "subscribe":
+            self.sockets[ws].update(command["args"])
+            ack = {"success": True, "ret_msg": "", "conn_id": str(id(ws)), "op": "subscribe"}
+            await ws.send_str(json.dumps(ack | {"req_id": command.get("req_id")}))
 
     def subscriptions(self, symbol: str) -> list[str]:
         return [f"kline.1.{market_id(symbol)}", f"tickers.{market_id(symbol)}"]
@@ -148,7 +139,7 @@ class FakeBybit(LocalExchange):
         return [
             web.get("/v5/market/instruments-info", self._instruments),
             web.get("/v5/market/kline", self._kline),
-            web.get("/v5/public/spot", self._websocket),
+            web.get("/v5/public/spot", self.websocket),
         ]
 
     def ccxt_urls(self) -> dict:

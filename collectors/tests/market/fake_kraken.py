@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from local_exchange import MINUTE, LocalExchange
 
 # Kraken's own ids of the assets whose codes it spells differently (the others are the code itself).
@@ -164,42 +164,29 @@ class FakeKraken(LocalExchange):
         last = rows[-1][0] if rows else since_ms // 1000
         return web.json_response({"error": [], "result": {pair_id(symbol): rows, "last": last}})
 
-    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(autoping=True)
-        await ws.prepare(request)
-        self.sockets[ws] = set()
+    async def on_open(self, ws: web.WebSocketResponse) -> None:
         status = {"api_version": "v2", "connection_id": id(ws), "system": "online", "version": "2.0.10"}
         await ws.send_str(json.dumps({"channel": "status", "type": "update", "data": [status]}))
-        async for message in ws:
-            if message.type != WSMsgType.TEXT:
-                continue
-            command = json.loads(message.data)
-            if command.get("method") == "ping":
-                await ws.send_str(json.dumps({"method": "pong", "req_id": command.get("req_id")}))
-                continue
-            if command.get("method") != "subscribe":
-                continue
-            params = command["params"]
-            channel = params["channel"]
-            for symbol in params["symbol"]:
-                self.sockets[ws].add(f"{channel}:{symbol}")
-                result = {"channel": channel, "symbol": symbol, "snapshot": True}
-                if channel == "ohlc":
-                    result["interval"] = params.get("interval", 1)
-                ack = {
-                    "method": "subscribe",
-                    "req_id": command.get("req_id"),
-                    "result": result,
-                    "success": True,
-                }
-                await ws.send_str(json.dumps(ack))
-                book = self.candles[symbol]
-                if book and channel == "ohlc":
-                    await ws.send_str(json.dumps(self.ohlc_event(symbol, max(book), "snapshot")))
-                elif book and channel == "ticker":
-                    await ws.send_str(json.dumps(self.ticker_event(symbol, "snapshot")))
-        self.sockets.pop(ws, None)
-        return ws
+
+    async def on_command(self, ws: web.WebSocketResponse, command: dict) -> None:
+        if command.get("method") == "ping":
+            await ws.send_str(json.dumps({"method": "pong", "req_id": command.get("req_id")}))
+        if command.get("method") != "subscribe":
+            return
+        params = command["params"]
+        channel = params["channel"]
+        for symbol in params["symbol"]:
+            self.sockets[ws].add(f"{channel}:{symbol}")
+            result = {"channel": channel, "symbol": symbol, "snapshot": True}
+            if channel == "ohlc":
+                result["interval"] = params.get("interval", 1)
+            ack = {"method": "subscribe", "req_id": command.get("req_id"), "result": result, "success": True}
+            await ws.send_str(json.dumps(ack))
+            book = self.candles[symbol]
+            if book and channel == "ohlc":
+                await ws.send_str(json.dumps(self.ohlc_event(symbol, max(book), "snapshot")))
+            elif book and channel == "ticker":
+                await ws.send_str(json.dumps(self.ticker_event(symbol, "snapshot")))
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -211,7 +198,7 @@ class FakeKraken(LocalExchange):
             web.get("/0/public/Assets", self._assets),
             web.get("/0/public/AssetPairs", self._asset_pairs),
             web.get("/0/public/OHLC", self._ohlc),
-            web.get("/v2", self._websocket),
+            web.get("/v2", self.websocket),
         ]
 
     def ccxt_urls(self) -> dict:

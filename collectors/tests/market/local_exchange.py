@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 MINUTE = 60_000
 
@@ -49,6 +49,8 @@ class LocalExchange:
     sockets: dict[web.WebSocketResponse, set[str]] = field(default_factory=dict)
     url: str = ""
     _runner: web.AppRunner | None = None
+    # permessage-deflate offered to clients
+    compress = True
 
     def __post_init__(self) -> None:
         self.candles = {symbol: {} for symbol in self.symbols}
@@ -84,6 +86,13 @@ class LocalExchange:
     def routes(self) -> list[web.RouteDef]:
         raise NotImplementedError
 
+    async def on_open(self, ws: web.WebSocketResponse) -> None:
+        """What the exchange sends a socket as soon as it opens (nothing, unless it says otherwise)."""
+
+    async def on_command(self, ws: web.WebSocketResponse, command: dict) -> None:
+        """Answer one JSON command a client sent (subscribe, ping)."""
+        raise NotImplementedError
+
     def subscriptions(self, symbol: str) -> list[str]:
         """What a client following `symbol` subscribes to: its candles and its ticker."""
         raise NotImplementedError
@@ -97,6 +106,17 @@ class LocalExchange:
             low=min(c.low for c in book.values()),
             volume=sum(c.volume for c in book.values()),
         )
+
+    async def websocket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True, compress=self.compress)
+        await ws.prepare(request)
+        self.sockets[ws] = set()
+        await self.on_open(ws)
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                await self.on_command(ws, json.loads(message.data))
+        self.sockets.pop(ws, None)
+        return ws
 
     async def send(self, subscription: str, payload: dict) -> None:
         text = json.dumps(payload)
