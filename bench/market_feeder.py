@@ -76,7 +76,7 @@ async def scenario_bare(exchange_url: str, flood: int) -> dict[str, Any]:
         return time.time()
 
     # Event (the exchange's send time, the ticker's timestamp) to parsed, for each ticker ccxt replaced
-    # since the last look: the floor under the feeder's event→write at saturation.
+    # since the last look: what ccxt alone makes of the flood, beside the feeder's event→write.
     lags: list[float] = []
 
     async def tickers() -> float:

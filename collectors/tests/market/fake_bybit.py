@@ -1,13 +1,13 @@
 """A local exchange speaking Bybit's v5 spot protocol (REST /v5/market + public WebSocket), for the tests.
 
 Its shapes, as Bybit documents them and ccxt 4.5 parses them: `instruments-info?category=spot` with
-`baseCoin`, `quoteCoin`, `status: Trading` and the lot and price filters; `kline` rows `[start ms, open,
-high, low, close, volume, turnover]` as strings, newest first, the still-open minute included, selected by
-`start`/`end` and `limit`; WebSocket `{"op": "subscribe", "args": ["kline.1.BTCUSDT", "tickers.BTCUSDT"]}`
-acknowledged by `success: true`, then `kline.1.<id>` pushes carrying the minute's running totals
-(`confirm: false` until it closes) and spot `tickers.<id>` snapshots (spot tickers carry no bid or ask;
-`usdIndexPrice` is how ccxt tells them from contracts'). Every `retCode` is 0: the tests that break the
-exchange use the local Binance.
+`baseCoin`, `quoteCoin`, `status: Trading` and the lot and price filters; `kline` rows `[start ms, open, high,
+low, close, volume, turnover]` as strings, the `limit` first from `start` sent newest first, the still-open
+minute included; WebSocket `{"op": "subscribe", "args": ["kline.1.BTCUSDT", "tickers.BTCUSDT"]}` acknowledged
+by `success: true` (more than 10 args refused, `args size >10`, as Bybit does), then `kline.1.<id>` pushes
+carrying the minute's running totals (`confirm: false` until it closes) and spot `tickers.<id>` snapshots
+(spot tickers carry no bid or ask; `usdIndexPrice` is how ccxt tells them from contracts'). Every `retCode` is
+0: the tests that break the exchange use the local Binance.
 """
 
 from __future__ import annotations
@@ -115,12 +115,13 @@ class FakeBybit(LocalExchange):
             return web.json_response({"retCode": 10001, "retMsg": "params error", "result": {}})
         start, end = int(query.get("start", 0)), int(query.get("end", 2**62))
         limit = min(int(query.get("limit", 200)), 1000)
+        # The `limit` rows from `start` on (ccxt pages forward by it), sent newest first.
         rows = [
             [f"{ts}", *(f"{v}" for v in (c.open, c.high, c.low, c.close, c.volume, c.volume * c.close))]
-            for ts, c in sorted(self.candles[symbol].items(), reverse=True)
+            for ts, c in sorted(self.candles[symbol].items())
             if start <= ts <= end
         ][:limit]
-        return _answer({"category": "spot", "symbol": market_id(symbol), "list": rows})
+        return _answer({"category": "spot", "symbol": market_id(symbol), "list": rows[::-1]})
 
     async def on_command(self, ws: web.WebSocketResponse, command: dict) -> None:
         op = command.get("op")
@@ -128,8 +129,16 @@ class FakeBybit(LocalExchange):
             pong = {"success": True, "ret_msg": "pong", "conn_id": str(id(ws)), "op": "ping"}
             await ws.send_str(json.dumps(pong | {"req_id": command.get("req_id")}))
         elif op == "subscribe":
-            self.sockets[ws].update(command["args"])
-            ack = {"success": True, "ret_msg": "", "conn_id": str(id(ws)), "op": "subscribe"}
+            # "You can input up to 10 args for each subscription request sent to one connection."
+            accepted = len(command["args"]) <= 10
+            if accepted:
+                self.sockets[ws].update(command["args"])
+            ack = {
+                "success": accepted,
+                "ret_msg": "" if accepted else "args size >10",
+                "conn_id": str(id(ws)),
+                "op": "subscribe",
+            }
             await ws.send_str(json.dumps(ack | {"req_id": command.get("req_id")}))
 
     def subscriptions(self, symbol: str) -> list[str]:

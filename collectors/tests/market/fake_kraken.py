@@ -1,19 +1,20 @@
 """A local exchange speaking Kraken's spot protocol (REST /0/public + WebSocket v2), driven by the test.
 
-Kraken is the default exchange that streams one symbol per watch (ccxt has no watchOHLCVForSymbols for
-it), so it exercises the feeder's other candle path. Its shapes, as Kraken documents them and ccxt 4.5
-parses them: `Assets` (ccxt reads it at every market load) and `AssetPairs` keyed by Kraken's pair ids
-(XXBTZUSD, base XXBT, wsname XBT/USD); `OHLC` rows `[time in s, open, high, low, close, vwap, volume,
-count]` as strings, the still-open minute last, with `since` in seconds; WebSocket v2 JSON with
-`{"method": "subscribe", "params": {"channel": "ohlc" | "ticker", "symbol": [...]}}` acknowledged by
-`success: true`, then `ohlc` and `ticker` messages naming the pair as `BTC/USD`. On subscribing, Kraken
-sends a snapshot of the channel: here the symbol's latest candle (Kraken's own snapshot holds more of the
-recent ones) or its ticker. `trade()` updates the minute's candle and pushes it (each update carries the
-candle's running totals) with the ticker.
+Kraken is the default exchange that streams one symbol per watch (ccxt has no watchOHLCVForSymbols for it), so
+it exercises the feeder's other candle path. Its shapes, as Kraken documents them and ccxt 4.5 parses them:
+`Assets` (ccxt reads it at every market load) and `AssetPairs` keyed by Kraken's pair ids (XXBTZUSD, base
+XXBT, wsname XBT/USD); `OHLC` rows `[time in s, open, high, low, close, vwap, volume, count]` as strings, the
+still-open minute last, with `since` in seconds; WebSocket v2 JSON with `{"method": "subscribe", "params":
+{"channel": "ohlc" | "ticker", "symbol": [...]}}` acknowledged by `success: true`, then `ohlc` and `ticker`
+messages naming the pair as `BTC/USD`. On subscribing, Kraken sends a snapshot of the channel: here the
+symbol's last three candles (Kraken's holds its recent ones) or its ticker; and a heartbeat about every
+second. `trade()` updates the minute's candle and pushes it (each update carries the candle's running totals)
+with the ticker.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -90,6 +91,7 @@ class FakeKraken(LocalExchange):
     """Subscriptions are kept as `<channel>:<symbol>` (ohlc:BTC/USD, ticker:BTC/USD)."""
 
     _last_trade_ms: dict[str, int] = field(default_factory=dict)
+    heartbeat_s: float = 1.0
 
     async def push(self, symbol: str, start: int, event_ms: int) -> None:
         self._last_trade_ms[symbol] = event_ms
@@ -120,6 +122,13 @@ class FakeKraken(LocalExchange):
                 }
             ],
         }
+
+    def ohlc_snapshot(self, symbol: str) -> dict:
+        """The recent candles, as Kraken sends them on subscribing (its last few; here the last three)."""
+        recent = sorted(self.candles[symbol])[-3:]
+        snapshot = self.ohlc_event(symbol, recent[-1], "snapshot")
+        snapshot["data"] = [self.ohlc_event(symbol, start, "snapshot")["data"][0] for start in recent]
+        return snapshot
 
     def ticker_event(self, symbol: str, kind: str) -> dict:
         day = self.day(symbol)
@@ -155,18 +164,28 @@ class FakeKraken(LocalExchange):
         symbol = next((s for s in self.symbols if pair_id(s) == query.get("pair")), None)
         if symbol is None or query.get("interval", "1") != "1":
             return web.json_response({"error": ["EQuery:Unknown asset pair"]})
+        # The candles after `since` (Kraken: "return up to 720 OHLC data points since given timestamp",
+        # exclusive), the last 720 at most; `last` is the newest committed one, not the open minute.
         since_ms = int(query.get("since", 0)) * 1000
         rows = [
             [ts // 1000, *(f"{v}" for v in (c.open, c.high, c.low, c.close, c.close, c.volume)), 1]
             for ts, c in sorted(self.candles[symbol].items())
-            if ts >= since_ms
+            if ts > since_ms
         ][-720:]
-        last = rows[-1][0] if rows else since_ms // 1000
+        last = rows[-2][0] if len(rows) > 1 else since_ms // 1000
         return web.json_response({"error": [], "result": {pair_id(symbol): rows, "last": last}})
 
     async def on_open(self, ws: web.WebSocketResponse) -> None:
         status = {"api_version": "v2", "connection_id": id(ws), "system": "online", "version": "2.0.10"}
         await ws.send_str(json.dumps({"channel": "status", "type": "update", "data": [status]}))
+        asyncio.get_running_loop().create_task(self._heartbeats(ws))
+
+    async def _heartbeats(self, ws: web.WebSocketResponse) -> None:
+        # Kraken sends one about every second once a socket subscribed, trades or not.
+        while not ws.closed:
+            await asyncio.sleep(self.heartbeat_s)
+            if self.sockets.get(ws) and not ws.closed:
+                await ws.send_str(json.dumps({"channel": "heartbeat"}))
 
     async def on_command(self, ws: web.WebSocketResponse, command: dict) -> None:
         if command.get("method") == "ping":
@@ -184,7 +203,7 @@ class FakeKraken(LocalExchange):
             await ws.send_str(json.dumps(ack))
             book = self.candles[symbol]
             if book and channel == "ohlc":
-                await ws.send_str(json.dumps(self.ohlc_event(symbol, max(book), "snapshot")))
+                await ws.send_str(json.dumps(self.ohlc_snapshot(symbol)))
             elif book and channel == "ticker":
                 await ws.send_str(json.dumps(self.ticker_event(symbol, "snapshot")))
 

@@ -69,9 +69,10 @@ class LocalExchange:
             await self.push(symbol, start, at_ms)
 
     async def drop_connections(self) -> None:
+        # One by one: a client may reconnect meanwhile, and its new socket must stay.
         for ws in list(self.sockets):
             await ws.close()
-        self.sockets.clear()
+            self.sockets.pop(ws, None)
 
     def subscribed_to(self, fragment: str) -> bool:
         """Whether an open socket has a subscription whose name contains `fragment`."""

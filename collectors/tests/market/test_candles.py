@@ -34,7 +34,7 @@ class Rig:
             initial_backfill_min=2,
             slots=slots,
             retry_delay=lambda attempt: 0.01,
-            report=lambda symbol, error: self.reports.append(None if error is None else str(error)),
+            report=lambda symbol, gap, error: self.reports.append(None if error is None else str(error)),
         )
 
     async def _fetch(self, symbol: str, since: int, until: int) -> list[Row]:

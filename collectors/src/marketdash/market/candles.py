@@ -35,8 +35,8 @@ Row = list[float]
 FetchRange = Callable[[str, int, int], Awaitable[list[Row]]]
 # (symbol, row, backfilled, event_time)
 WriteCandle = Callable[[str, Row, bool, float], None]
-# (symbol, the fetch's error or None when it succeeded): how REST is doing, after each backfill attempt
-FetchReport = Callable[[str, Exception | None], None]
+# (symbol, (since_ms, until_ms), the fetch's error or None when it succeeded): after each backfill attempt
+FetchReport = Callable[[str, tuple[int, int], Exception | None], None]
 # attempt (0, 1, ...) -> seconds before the next try of a failed backfill
 RetryDelay = Callable[[int], float]
 
@@ -164,7 +164,7 @@ class CandleBook:
                     rows = await self._fetch(symbol, since, until)
                 break
             except Exception as exc:  # any failure of REST: retried, reported
-                self._report(symbol, exc)
+                self._report(symbol, (since, until), exc)
                 await asyncio.sleep(self._retry_delay(attempt))
                 attempt += 1
         now = time.time()
@@ -179,7 +179,7 @@ class CandleBook:
         if not backfills:
             self._backfills.pop(symbol, None)
         self._settle(symbol)
-        self._report(symbol, None)
+        self._report(symbol, (since, until), None)
         log.info(
             "candles backfilled",
             extra={"symbol": symbol, "since_ms": since, "until_ms": until, "candles": written},

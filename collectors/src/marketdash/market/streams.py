@@ -1,7 +1,7 @@
 """One exchange's websocket streams (1 m candles, tickers), kept alive whatever the exchange does.
 
 Each stream owns its ccxt client, so tearing one down never disturbs the other. A stream is reopened
-after an error, after `stale_after_s` without an update (ccxt can stop reading a socket without telling
+after an error, after `stale_after_s` with nothing received (ccxt can stop reading a socket without telling
 anyone), and before the exchange's forced disconnect (`planned_reconnect_s`); retries never stop, with
 capped, jittered exponential back-off that starts over once a connection has delivered again.
 """
@@ -13,7 +13,7 @@ import contextlib
 import logging
 import operator
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import ccxt.pro
@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 # Binance's full 24 h ticker carries bid/ask and the 24 h change; its default (miniTicker) does not.
 _TICKER_PARAMS: dict[str, dict[str, Any]] = {"binance": {"name": "ticker"}}
+# How often the backfills' REST client may reload the exchange's markets for a symbol it does not know.
+_MARKETS_RELOAD_EVERY_S = 60.0
+# Topics an exchange takes in one subscribe request: Bybit refuses more than 10 ("args size >10").
+_SUBSCRIBE_AT_MOST: dict[str, int] = {"bybit": 10}
 
 
 class StaleStream(Exception):  # noqa: N818 - a condition, named as the logs show it
@@ -77,8 +81,9 @@ class ExchangeFeed:
         )
         # The book's counters as last added to the metrics.
         self._book_counted = (0, 0, 0, 0)
-        # symbol -> (since when its backfill has been failing, the last error)
-        self._backfill_failing: dict[str, tuple[float, str]] = {}
+        # (symbol, since_ms, until_ms) of a backfill -> (since when it has been failing, its last error)
+        self._backfill_failing: dict[tuple[str, int, int], tuple[float, str]] = {}
+        self._rest_reloaded = 0.0
         # Backfills have a client of their own: REST requests spaced by its rate limit, whatever the
         # streams' clients are doing (a reconnect closes theirs).
         self._rest: ccxt.pro.Exchange | None = None
@@ -97,7 +102,8 @@ class ExchangeFeed:
             return
         for gone in self._assets.keys() - wanted.keys():
             self.book.forget(gone)
-            self._backfill_failing.pop(gone, None)
+            for key in [key for key in self._backfill_failing if key[0] == gone]:
+                del self._backfill_failing[key]
         self._report_backfills()
         self._count_book()
         self._assets = wanted
@@ -132,12 +138,15 @@ class ExchangeFeed:
         """Stop the streams and the backfills, and close the REST client (the feeder is stopping)."""
         try:
             await self.stop()
-            await self.book.close()
         finally:
-            if self._rest is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(self._rest.close())
-                self._rest = None
+            try:
+                await self.book.close()
+                self._count_book()
+            finally:
+                if self._rest is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self._rest.close())
+                    self._rest = None
 
     # --- supervision ------------------------------------------------------------------------------
 
@@ -210,16 +219,9 @@ class ExchangeFeed:
         since = self.failing[stream][0] if stream in self.failing else time.time()
         self.failing[stream] = (since, error)
 
-    async def _watch(self, stream: str, call: Awaitable[Any], deadline: float) -> Any:
-        # Not wait_for: its task per call delays re-arming the watch by a few loop turns, and ccxt hands
-        # an update only to a watch already pending when the message is parsed.
-        try:
-            async with asyncio.timeout(self.settings.stale_after_s):
-                result = await call
-        except TimeoutError:
-            raise StaleStream(
-                f"{self.exchange_id} {stream}: nothing for {self.settings.stale_after_s}s"
-            ) from None
+    def _delivered(self, stream: str, deadline: float) -> None:
+        """A watch of `stream` returned: it delivers (and, once up for a whole grace period, is recovered),
+        unless it is time for the planned reconnect."""
         now = time.time()
         self.last_update[stream] = now
         if (
@@ -230,7 +232,45 @@ class ExchangeFeed:
         self.metrics.last_message.labels(self.exchange_id, stream).set(now)
         if time.monotonic() >= deadline:
             raise PlannedReconnect
-        return result
+
+    async def _together(
+        self, stream: str, client: ccxt.pro.Exchange, watches: list[Coroutine[Any, Any, None]]
+    ) -> None:
+        """Run a stream's watch loops on one client, with the watchdog; the first to fail ends them all.
+
+        The watchdog judges the connection, not each watch: a symbol may be quiet for minutes (Kraken
+        pushes a candle only when it trades) while the socket is alive (its heartbeats, the other symbols).
+        ccxt notes when each of its connections last received a frame; nothing for `stale_after_s` means
+        it stopped reading (after an invalid frame it reports nothing until its keep-alive times out).
+        A TaskGroup, not gather: none outlives its client."""
+
+        async def watchdog() -> None:
+            started = time.time()
+            while True:
+                await asyncio.sleep(min(1.0, self.settings.stale_after_s / 4))
+                frames = [
+                    connection.last_message_at / 1000
+                    for connection in (client.clients or {}).values()
+                    if getattr(connection, "last_message_at", None)
+                ]
+                if time.time() - max([started, *frames]) > self.settings.stale_after_s:
+                    raise StaleStream(
+                        f"{self.exchange_id} {stream}: nothing received for {self.settings.stale_after_s}s"
+                    )
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(watchdog())
+                for watch in watches:
+                    group.create_task(watch)
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+
+    def _groups(self, symbols: list[str]) -> list[list[str]]:
+        """The symbols in as few subscribe requests as the exchange takes (Bybit: 10 topics a request,
+        and ccxt sends them all in one)."""
+        size = _SUBSCRIBE_AT_MOST.get(self.exchange_id, len(symbols)) or 1
+        return [symbols[start : start + size] for start in range(0, len(symbols), size)]
 
     # --- candles ----------------------------------------------------------------------------------
 
@@ -238,42 +278,40 @@ class ExchangeFeed:
         self.book.reconnected()
         deadline = time.monotonic() + self.settings.planned_reconnect_s
         symbols = self._listed(client, "candles")
-        if client.has.get("watchOHLCVForSymbols"):
-            pairs = [[symbol, "1m"] for symbol in symbols]
-            connections = _ConnectionWatch(client)
+        # One for every watch on this client (ccxt multiplexes them on one socket).
+        connections = _ConnectionWatch(client)
+
+        async def many(group: list[str]) -> None:
+            pairs = [[symbol, "1m"] for symbol in group]
             # A copy of the last row handed to the book, per symbol, on this connection.
             delivered: dict[str, Row] = {}
             while True:
-                update = await self._watch("candles", client.watch_ohlcv_for_symbols(pairs), deadline)
+                update = await client.watch_ohlcv_for_symbols(pairs)
+                self._delivered("candles", deadline)
                 returned = {symbol: timeframes.get("1m", []) for symbol, timeframes in update.items()}
                 if connections.replaced(returned):
                     self._reconnected_silently()
                 # One symbol per return: the others' klines parsed in the same read resolved no watch and
                 # are only in ccxt's cache.
-                for symbol in symbols:
+                for symbol in group:
                     rows = connections.fresh(symbol, _unseen_rows(client, symbol, update, delivered))
                     if rows:
                         self._on_candles(symbol, rows)
+
+        async def one(symbol: str) -> None:
+            while True:
+                rows = await client.watch_ohlcv(symbol, "1m")
+                self._delivered("candles", deadline)
+                if connections.replaced({symbol: rows}):
+                    self._reconnected_silently()
+                rows = connections.fresh(symbol, rows)
+                if rows:
+                    self._on_candles(symbol, rows)
+
+        if client.has.get("watchOHLCVForSymbols"):
+            await self._together("candles", client, [many(group) for group in self._groups(symbols)])
         else:
-            # One watch per symbol on the same client (ccxt multiplexes them on one socket).
-            connections = _ConnectionWatch(client)
-
-            async def one(symbol: str) -> None:
-                while True:
-                    rows = await self._watch("candles", client.watch_ohlcv(symbol, "1m"), deadline)
-                    if connections.replaced({symbol: rows}):
-                        self._reconnected_silently()
-                    rows = connections.fresh(symbol, rows)
-                    if rows:
-                        self._on_candles(symbol, rows)
-
-            # A TaskGroup, not gather: one watch failing cancels the others, so none outlives its client.
-            try:
-                async with asyncio.TaskGroup() as group:
-                    for symbol in symbols:
-                        group.create_task(one(symbol))
-            except ExceptionGroup as failed:
-                raise failed.exceptions[0] from None
+            await self._together("candles", client, [one(symbol) for symbol in symbols])
 
     def _listed(self, client: ccxt.pro.Exchange, stream: str) -> list[str]:
         """The followed symbols the exchange lists: one it does not (delisted, a catalogue mistake, or a
@@ -316,14 +354,15 @@ class ExchangeFeed:
         self.metrics.candles_backfilled.labels(source).inc(book.backfilled - counted[3])
         self.metrics.backfills_pending.labels(source).set(book.backfills_pending)
 
-    def _backfill_reported(self, symbol: str, error: Exception | None) -> None:
+    def _backfill_reported(self, symbol: str, gap: tuple[int, int], error: Exception | None) -> None:
         self._count_book()
+        key = (symbol, *gap)
         if error is None:
-            self._backfill_failing.pop(symbol, None)
+            self._backfill_failing.pop(key, None)
         else:
             message = f"{type(error).__name__}: {error}"[:300]
-            since = self._backfill_failing.get(symbol, (time.time(), ""))[0]
-            self._backfill_failing[symbol] = (since, message)
+            since = self._backfill_failing.get(key, (time.time(), ""))[0]
+            self._backfill_failing[key] = (since, message)
             self.metrics.backfill_failures.labels(self.exchange_id).inc()
             log.warning(
                 "backfill failed", extra={"source": self.exchange_id, "symbol": symbol, "error": message}
@@ -331,10 +370,10 @@ class ExchangeFeed:
         self._report_backfills()
 
     def _report_backfills(self) -> None:
-        """/healthz's "backfills" entry: the symbol whose backfill has been failing longest, until none is
-        (another symbol's success does not clear it)."""
+        """/healthz's "backfills" entry: the backfill failing longest, until none is (another backfill's
+        success, of the same symbol or another, does not clear it)."""
         if self._backfill_failing:
-            symbol, (since, error) = min(self._backfill_failing.items(), key=lambda item: item[1][0])
+            (symbol, *_), (since, error) = min(self._backfill_failing.items(), key=lambda item: item[1][0])
             self.failing["backfills"] = (since, f"{symbol}: {error}")
         else:
             self.failing.pop("backfills", None)
@@ -358,9 +397,12 @@ class ExchangeFeed:
 
     async def _fetch_range(self, symbol: str, since: int, until: int) -> list[Row]:
         rest = await self._rest_client()
-        if symbol not in rest.markets:
+        if symbol not in rest.markets and time.monotonic() - self._rest_reloaded > _MARKETS_RELOAD_EVERY_S:
             # Listed since this client loaded its markets (the streams reload theirs at each connection).
-            await rest.load_markets(reload=True)
+            # At most once a minute: a reload costs the REST rate limit every backfill shares. Shielded:
+            # ccxt gives every caller the same loading task, which one caller's cancellation would cancel.
+            self._rest_reloaded = time.monotonic()
+            await asyncio.shield(rest.load_markets(reload=True))
         rows: list[Row] = []
         cursor = since
         while cursor < until:
@@ -400,21 +442,26 @@ class ExchangeFeed:
         params = _TICKER_PARAMS.get(self.exchange_id, {})
         # ccxt replaces a symbol's cached ticker on every update: identity tells what is new.
         written: dict[str, dict[str, Any]] = {}
-        while True:
-            returned = await self._watch("tickers", client.watch_tickers(symbols, params), deadline)
-            # watch_tickers returns the one ticker that resolved it; the other symbols' updates parsed in
-            # the same read (Binance pushes every symbol's ticker at once, each second) are only cached.
-            cached = client.tickers
-            fresh = {
-                symbol: ticker
-                for symbol in symbols
-                if (ticker := cached.get(symbol, returned.get(symbol))) is not None
-                and ticker is not written.get(symbol)
-            }
-            written.update(fresh)
-            self.metrics.messages.labels(self.exchange_id, "ticker").inc(len(fresh))
-            for symbol, ticker in fresh.items():
-                self._write_ticker(symbol, ticker)
+
+        async def watch(group: list[str]) -> None:
+            while True:
+                returned = await client.watch_tickers(group, params)
+                self._delivered("tickers", deadline)
+                # watch_tickers returns the one ticker that resolved it; the other symbols' updates parsed in
+                # the same read (Binance pushes every symbol's ticker at once, each second) are only cached.
+                cached = client.tickers
+                fresh = {
+                    symbol: ticker
+                    for symbol in group
+                    if (ticker := cached.get(symbol, returned.get(symbol))) is not None
+                    and ticker is not written.get(symbol)
+                }
+                written.update(fresh)
+                self.metrics.messages.labels(self.exchange_id, "ticker").inc(len(fresh))
+                for symbol, ticker in fresh.items():
+                    self._write_ticker(symbol, ticker)
+
+        await self._together("tickers", client, [watch(group) for group in self._groups(symbols)])
 
     def _write_ticker(self, symbol: str, ticker: dict[str, Any]) -> None:
         asset = self._assets.get(symbol)
