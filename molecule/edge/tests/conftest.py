@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,13 +125,33 @@ def prober(pebble_root) -> Iterator[Client]:
     docker("rm", "-f", client.name, check=False)
 
 
+@pytest.fixture(scope="module")
+def fresh_clients(pebble_root, host) -> Iterator[Callable[[str], Client]]:
+    """Clients each on an address no earlier client had: a freed address would come back to the next
+    container with its bans (fail2ban's recidive jail bans for a week after three) and its rate-limit
+    counters. So they live until the module's tests are over, and their bans are lifted then."""
+    made: list[Client] = []
+
+    def fresh(role: str) -> Client:
+        made.append(start_client(f"{role}-{len(made) + 1}", pebble_root))
+        return made[-1]
+
+    yield fresh
+    for client in made:
+        host.run(f"fail2ban-client unban {client.address}")
+        docker("rm", "-f", client.name, check=False)
+
+
 @pytest.fixture
-def flooder(pebble_root, host) -> Iterator[Client]:
-    """A client that misbehaves: whatever ban it earns is lifted and the container removed afterwards."""
-    client = start_client("flooder", pebble_root)
-    yield client
-    host.run(f"fail2ban-client set nginx-limit-req unbanip {client.address}")
-    docker("rm", "-f", client.name, check=False)
+def flooder(fresh_clients) -> Client:
+    """A client that misbehaves, and is banned for it."""
+    return fresh_clients("flooder")
+
+
+@pytest.fixture
+def team(fresh_clients) -> Client:
+    """One address that a whole team's browsers share (an office NAT)."""
+    return fresh_clients("team")
 
 
 @pytest.fixture

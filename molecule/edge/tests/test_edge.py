@@ -7,12 +7,20 @@ import json
 import re
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
-SSLYZE = Path(__file__).resolve().parents[3] / ".cache" / "sslyze-venv" / "bin" / "sslyze"
+from marketdash.dashboards.traffic import traffic
+
 LIVE = "/etc/letsencrypt/live"
+REPO = Path(__file__).resolve().parents[3]
+SSLYZE = REPO / ".cache" / "sslyze-venv" / "bin" / "sslyze"
+ROLE_DEFAULTS = yaml.safe_load((REPO / "roles" / "edge" / "defaults" / "main.yml").read_text())
+DASHBOARDS = REPO / "files" / "grafana" / "dashboards"
+DASHBOARD_TRAFFIC = [traffic(json.loads(path.read_text())) for path in sorted(DASHBOARDS.glob("*.json"))]
 
 
 def served_fingerprint(prober, edge) -> str:
@@ -203,27 +211,100 @@ def test_the_market_api_takes_no_body_over_its_own_cap(edge, prober, upstreams):
     assert small.stdout == "200", small.stderr
 
 
-def test_a_burst_beyond_the_limit_gets_429_and_a_ban(host, edge, prober, flooder):
-    # 150 requests at once: the rate (20/s) plus the burst (40) lets about 40 through.
-    parallel = "-o /dev/null -w '%{http_code}\\n' --parallel --parallel-immediate --parallel-max 50"
-    burst = flooder.run(edge.curl(parallel, "/api/[1-150]"), timeout=60)
-    codes = burst.stdout.split()
-    assert len(codes) == 150, burst.stderr
-    refused = codes.count("429")
-    assert 60 <= refused <= 130, codes
-    # fail2ban's nginx-limit-req jail reads the error log's "limiting requests" lines.
+def banned(host, jail: str) -> list[str]:
+    """The addresses fail2ban's `jail` bans now."""
+    status = host.run(f"fail2ban-client status {jail}").stdout
+    return status.split("Banned IP list:")[-1].split()
+
+
+def wait_for_ban(host, jail: str, address: str) -> list[str]:
+    """The addresses `jail` bans once it bans `address`, or after 30 s."""
     deadline = time.monotonic() + 30
-    banned = ""
-    while time.monotonic() < deadline:
-        banned = host.run("fail2ban-client status nginx-limit-req").stdout
-        if flooder.address in banned:
-            break
+    while address not in (addresses := banned(host, jail)) and time.monotonic() < deadline:
         time.sleep(1)
-    assert flooder.address in banned, banned
+    return addresses
+
+
+def test_a_burst_beyond_the_limit_gets_429_and_a_ban(host, edge, prober, flooder):
+    # Far more than the burst at once: the rate lets a few more through while they arrive.
+    flood = ROLE_DEFAULTS["edge_rate_limit_burst"] + 200
+    parallel = "-o /dev/null -w '%{http_code}\\n' --parallel --parallel-immediate --parallel-max 100"
+    burst = flooder.run(edge.curl(parallel, f"/api/[1-{flood}]"), timeout=60)
+    codes = burst.stdout.split()
+    assert len(codes) == flood, burst.stderr
+    assert codes.count("429") >= 50, Counter(codes)
+    # fail2ban's nginx-limit-req jail reads the error log's "limiting requests" lines.
+    assert flooder.address in wait_for_ban(host, "nginx-limit-req", flooder.address)
     shut_out = flooder.run(edge.curl("-o /dev/null --max-time 3"), timeout=20)
     assert shut_out.rc != 0
     # Only the misbehaving address: another client still gets through.
     assert prober.run(edge.curl("-o /dev/null -w '%{http_code}'")).stdout in {"200", "502"}
+
+
+def browsers(client, edge, people: int, requests_each: int) -> list[str]:
+    """`people` browsers, each sending `requests_each` panel queries at the same instant as streams of
+    its own HTTP/2 connection; the status of every answer."""
+    query = "-X POST -H 'Content-Type: application/json' -d '{}' -o /dev/null -w '%{http_code}\\n'"
+    parallel = f"{query} --parallel --parallel-max 100"
+    each = [
+        edge.curl(parallel, f"/api/ds/query?browser={browser}&panel=[1-{requests_each}]")
+        for browser in range(people)
+    ]
+    done = client.run(" & ".join(each) + " & wait", timeout=60)
+    return done.stdout.split()
+
+
+def test_ten_people_behind_one_address_on_the_main_dashboard_are_never_refused_nor_banned(
+    host, edge, team, upstreams
+):
+    """The worst a team does: every browser refreshes and loads the heaviest dashboard at the same
+    instant, then they refresh Main together, three times at its interval (request counts from the
+    dashboards' JSON)."""
+    people = 10
+    main = next(one for one in DASHBOARD_TRAFFIC if one.uid == "md-main-classic")
+    heaviest_load = max(one.on_load for one in DASHBOARD_TRAFFIC)
+    at_once = heaviest_load + max(one.per_refresh for one in DASHBOARD_TRAFFIC)
+    log_lines = int(host.run("wc -l < /var/log/nginx/error.log").stdout)
+    codes = browsers(team, edge, people, at_once)
+    started = time.monotonic()
+    for refresh in range(1, 4):
+        time.sleep(max(0.0, started + refresh * main.refresh_seconds - time.monotonic()))
+        codes += browsers(team, edge, people, main.per_refresh)
+    assert len(codes) == people * (at_once + 3 * main.per_refresh)
+    assert Counter(codes) == {"200": len(codes)}
+    limited = host.run(
+        f"tail -n +{log_lines + 1} /var/log/nginx/error.log | grep -c 'limiting .* client: {team.address},'"
+    )
+    assert limited.stdout.strip() == "0", limited.stdout
+    assert team.address not in banned(host, "nginx-limit-req")
+
+
+@pytest.mark.parametrize(
+    ("path", "attempt"),
+    [
+        ("/login", "-X POST -d '{}'"),
+        ("/login/", "-X POST -d '{}'"),
+        ("/market/api/auth/token", "-X POST -d '{}'"),
+        # Grafana takes HTTP Basic credentials on its whole API.
+        ("/api/org", "-u admin:guess"),
+    ],
+)
+def test_password_guessing_is_refused_then_banned(host, edge, flooder, upstreams, path, attempt):
+    guesses = 40
+    post = f"{attempt} -o /dev/null -w '%{{http_code}}\\n' --parallel --parallel-immediate"
+    codes = flooder.run(edge.curl(post, f"{path}?guess=[1-{guesses}]"), timeout=60).stdout.split()
+    assert len(codes) == guesses
+    # The burst, and at most one more from the rate while they arrive; the rest refused.
+    assert codes.count("200") <= ROLE_DEFAULTS["edge_login_rate_limit_burst"] + 2, Counter(codes)
+    assert codes.count("429") >= guesses - ROLE_DEFAULTS["edge_login_rate_limit_burst"] - 2, Counter(codes)
+    assert flooder.address in wait_for_ban(host, "nginx-limit-req", flooder.address)
+
+
+def test_loading_the_login_page_is_not_a_password_attempt(edge, prober, upstreams):
+    pages = ROLE_DEFAULTS["edge_login_rate_limit_burst"] * 2
+    load = "-o /dev/null -w '%{http_code}\\n' --parallel --parallel-immediate"
+    codes = prober.run(edge.curl(load, f"/login?visit=[1-{pages}]")).stdout.split()
+    assert Counter(codes) == {"200": pages}
 
 
 def test_a_scan_finds_only_ssh_http_and_https_open(edge, prober):

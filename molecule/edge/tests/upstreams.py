@@ -2,7 +2,8 @@
 
 Each port answers every request with what it received (port, path, the headers nginx forwarded, the size
 of a POST's body), so a test can tell which upstream nginx chose and what it passed on. GET /api/hold
-waits until the release file exists: a request that stays in flight for as long as a test needs.
+waits until the release file exists: a request that stays in flight for as long as a test needs. A POST
+to /api/ds/query takes as long as a panel's query might, so that a team's refreshes overlap in flight.
 """
 
 import json
@@ -14,11 +15,21 @@ from pathlib import Path
 
 RELEASE = Path("/run/edge-test-release")
 HOLD_LIMIT_S = 60
+QUERY_TIME_S = 0.2
+
+
+class Server(ThreadingHTTPServer):
+    # A team's refresh opens hundreds of upstream connections at once: the default backlog (5) would
+    # drop them.
+    request_queue_size = 1024
+    daemon_threads = True
 
 
 class Echo(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         received = len(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        if self.path.startswith("/api/ds/query"):
+            time.sleep(QUERY_TIME_S)
         self._answer({"body_bytes": received})
 
     def do_GET(self) -> None:
@@ -42,7 +53,7 @@ class Echo(BaseHTTPRequestHandler):
 
 
 def main() -> None:
-    servers = [ThreadingHTTPServer(("127.0.0.1", int(port)), Echo) for port in sys.argv[1:]]
+    servers = [Server(("127.0.0.1", int(port)), Echo) for port in sys.argv[1:]]
     for server in servers[1:]:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     servers[0].serve_forever()
