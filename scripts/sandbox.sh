@@ -47,15 +47,38 @@ case "${1:-up}" in
     scripts/s3-standin.sh start
     ansible-playbook site.yml "$@"
     address=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name")
+    secrets=$HOME/.cache/bloomberg-sandbox/secrets
+    # The name nginx serves (edge_domain in inventory/sandbox).
+    domain=$(docker exec "$name" sed -n 's/^ *server_name \([^_][^;]*\);$/\1/p' /etc/nginx/nginx.conf 2>/dev/null | head -n1 || true)
+    domain=${domain:-bloomberg.localhost}
+    compose() { docker exec -w /opt/bloomberg "$name" docker compose "$@" 2>/dev/null || true; }
+    services=$(compose ps --all --format '{{.Service}}: {{.State}}{{if .Health}} ({{.Health}}){{end}}' | sort)
+    running=$(compose ps --services --status running)
+    # What the project defines but does not run: stack_services_not_started (images this machine lacks).
+    unstarted=$(comm -23 <(compose config --services | sort) <(sort <<<"$running") | paste -sd ' ')
+    if grep -qx grafana <<<"$running"; then
+      grafana="  https://$domain/                      Grafana: login admin (password in $secrets/grafana_admin_password),
+      alice (in $secrets/grafana_user_alice)"
+    else
+      grafana="  (Grafana is not running here: no image of it could be had; its configuration is rendered and validated)"
+    fi
     cat <<MSG
 
-The sandbox is converged. Reach it with:
+The sandbox is converged. Services in its stack:
+$(sed 's/^/  /' <<<"${services:-(none running)}")
+Defined but not started here: ${unstarted:-none}.
+
+Open (self-signed certificate: accept it for $domain only). The name must resolve to $address: curl
+takes --resolve; browsers resolve *.localhost to their own machine whatever /etc/hosts says, so to
+browse, set edge_domain in inventory/sandbox to a name such as sandbox.test and map it in /etc/hosts.
+$grafana
+  https://$domain/market/openapi.json   the watchlist and alert API (docs/api.md; logins: stack_users)
+  curl -k --resolve $domain:443:$address https://$domain/market/healthz
+Reach the host:
   docker exec -it $name bash                 # a root shell
   ssh -i $key ops@$address   # as the sandbox's admin, the way you would reach a VPS
-  curl -k --resolve bloomberg.localhost:443:$address https://bloomberg.localhost/market/healthz   # the API through nginx (self-signed)
   docker exec -w /opt/bloomberg $name docker compose ps    # the stack
   docker exec $name bloomberg-backup snapshots              # its backups, in the S3 stand-in on this machine
-  (Grafana is not started in the sandbox: no image of it can be built here; its configuration is rendered)
 Re-run \`make sandbox\` after any change: it applies only what differs. \`make sandbox-destroy\` removes it.
 MSG
     ;;
