@@ -36,7 +36,7 @@ from servers import VictoriaMetrics, free_port  # noqa: E402
 
 from marketdash.core.catalogue import Asset, load_catalogue, uncatalogued_asset  # noqa: E402
 from marketdash.core.influx import InfluxSettings, InfluxWriter  # noqa: E402
-from marketdash.market.instruments import FeederMetrics  # noqa: E402
+from marketdash.market.metrics import FeederMetrics  # noqa: E402
 from marketdash.market.settings import MarketSettings  # noqa: E402
 from marketdash.market.streams import ExchangeFeed  # noqa: E402
 

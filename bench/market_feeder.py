@@ -114,7 +114,7 @@ async def scenario_feeder(exchange_url: str, sink_url: str, flood: int, for_s: f
     from prometheus_client import CollectorRegistry
 
     from marketdash.core.influx import InfluxSettings, InfluxWriter
-    from marketdash.market.instruments import FeederMetrics
+    from marketdash.market.metrics import FeederMetrics
     from marketdash.market.settings import MarketSettings
     from marketdash.market.streams import ExchangeFeed
 

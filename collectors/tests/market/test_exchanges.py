@@ -16,7 +16,7 @@ from servers import VictoriaMetrics, eventually
 
 from marketdash.core.catalogue import catalogue_by_symbol
 from marketdash.core.influx import InfluxSettings, InfluxWriter
-from marketdash.market.instruments import FeederMetrics
+from marketdash.market.metrics import FeederMetrics
 from marketdash.market.settings import MarketSettings
 from marketdash.market.streams import ExchangeFeed
 

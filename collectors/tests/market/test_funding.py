@@ -12,7 +12,7 @@ from servers import VictoriaMetrics, eventually
 from marketdash.core.catalogue import catalogue_by_symbol
 from marketdash.core.influx import InfluxSettings, InfluxWriter
 from marketdash.market.funding import FundingPoller
-from marketdash.market.instruments import FeederMetrics
+from marketdash.market.metrics import FeederMetrics
 
 
 async def test_funding_rates_of_listed_perpetuals_are_written(

@@ -14,7 +14,7 @@ from servers import VictoriaMetrics, eventually
 
 from marketdash.core.catalogue import catalogue_by_symbol
 from marketdash.core.influx import InfluxSettings, InfluxWriter
-from marketdash.market.instruments import FeederMetrics
+from marketdash.market.metrics import FeederMetrics
 from marketdash.market.polling import AlphaVantagePoller, CoinGeckoPoller, Poller, YahooPoller
 
 NOW_S = int(time.time()) // 60 * 60 - 600

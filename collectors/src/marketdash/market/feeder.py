@@ -15,7 +15,7 @@ from marketdash.core.influx import InfluxSettings, InfluxWriter
 from marketdash.core.metrics import serve_metrics
 from marketdash.market.exchanges import PERPETUALS
 from marketdash.market.funding import FundingPoller
-from marketdash.market.instruments import FeederMetrics
+from marketdash.market.metrics import FeederMetrics
 from marketdash.market.polling import AlphaVantagePoller, CoinGeckoPoller, Poller, YahooPoller
 from marketdash.market.settings import MarketSettings
 from marketdash.market.streams import ExchangeFeed

@@ -18,7 +18,7 @@ from marketdash.core.catalogue import Asset
 from marketdash.core.influx import InfluxWriter, backoff_delay
 from marketdash.core.schema import FUNDING, SchemaError
 from marketdash.market.exchanges import PERPETUALS, build_exchange
-from marketdash.market.instruments import FeederMetrics
+from marketdash.market.metrics import FeederMetrics
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import aiohttp
 from marketdash.core.catalogue import Asset
 from marketdash.core.influx import InfluxWriter
 from marketdash.core.schema import CANDLE, CHANGE, MARKET_CAP, TICKER, SchemaError
-from marketdash.market.instruments import FeederMetrics
+from marketdash.market.metrics import FeederMetrics
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from marketdash.core.influx import InfluxWriter, backoff_delay
 from marketdash.core.schema import CANDLE, TICKER, SchemaError, Series
 from marketdash.market.candles import MINUTE_MS, CandleBook, Row
 from marketdash.market.exchanges import build_exchange
-from marketdash.market.instruments import FeederMetrics
+from marketdash.market.metrics import FeederMetrics
 from marketdash.market.settings import MarketSettings
 
 log = logging.getLogger(__name__)

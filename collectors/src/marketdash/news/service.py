@@ -60,37 +60,17 @@ def build_sources(settings: NewsSettings, metrics: NewsMetrics) -> list[Schedule
                 SourceSchedule(feed.interval_s, budget, settings.max_backoff_s),
             )
         )
-    if settings.cryptopanic_token is not None and settings.cryptopanic_token.get_secret_value():
-        source: Source = CryptoPanicSource(
-            settings.cryptopanic_token.get_secret_value(),
-            settings.cryptopanic_url,
-            settings.cryptopanic_currencies,
-        )
-        budget = RateBudget(settings.cryptopanic_max_requests, settings.cryptopanic_window_s)
-        sources.append(
-            ScheduledSource(
-                source, SourceSchedule(settings.cryptopanic_interval_s, budget, settings.max_backoff_s)
-            )
-        )
-    else:
-        metrics.source("cryptopanic", enabled=False)
-        log.info(
-            "source off: no CryptoPanic token (set MARKETDASH_NEWS_CRYPTOPANIC_TOKEN)",
-            extra={"source": "cryptopanic"},
-        )
-    if settings.newsapi_key is not None and settings.newsapi_key.get_secret_value():
-        source = NewsApiSource(
-            settings.newsapi_key.get_secret_value(), settings.newsapi_url, dict(settings.newsapi_query)
-        )
-        budget = RateBudget(settings.newsapi_max_requests, settings.newsapi_window_s)
-        sources.append(
-            ScheduledSource(
-                source, SourceSchedule(settings.newsapi_interval_s, budget, settings.max_backoff_s)
-            )
-        )
-    else:
-        metrics.source("newsapi", enabled=False)
-        log.info("source off: no NewsAPI key (set MARKETDASH_NEWS_NEWSAPI_KEY)", extra={"source": "newsapi"})
+    # The APIs that need a key are off without one, and the log says which setting turns them on.
+    keyed = (
+        ("cryptopanic", settings.cryptopanic_token, _cryptopanic, "CryptoPanic token", "CRYPTOPANIC_TOKEN"),
+        ("newsapi", settings.newsapi_key, _newsapi, "NewsAPI key", "NEWSAPI_KEY"),
+    )
+    for name, key, build, what, variable in keyed:
+        if key is not None and key.get_secret_value():
+            sources.append(build(settings, key.get_secret_value()))
+        else:
+            metrics.source(name, enabled=False)
+            log.info(f"source off: no {what} (set MARKETDASH_NEWS_{variable})", extra={"source": name})
     names = [entry.source.name for entry in sources]
     duplicates = {name for name in names if names.count(name) > 1}
     if duplicates:
@@ -98,6 +78,22 @@ def build_sources(settings: NewsSettings, metrics: NewsMetrics) -> list[Schedule
     for name in names:
         metrics.source(name)
     return sources
+
+
+def _cryptopanic(settings: NewsSettings, token: str) -> ScheduledSource:
+    budget = RateBudget(settings.cryptopanic_max_requests, settings.cryptopanic_window_s)
+    return ScheduledSource(
+        CryptoPanicSource(token, settings.cryptopanic_url, settings.cryptopanic_currencies),
+        SourceSchedule(settings.cryptopanic_interval_s, budget, settings.max_backoff_s),
+    )
+
+
+def _newsapi(settings: NewsSettings, key: str) -> ScheduledSource:
+    budget = RateBudget(settings.newsapi_max_requests, settings.newsapi_window_s)
+    return ScheduledSource(
+        NewsApiSource(key, settings.newsapi_url, dict(settings.newsapi_query)),
+        SourceSchedule(settings.newsapi_interval_s, budget, settings.max_backoff_s),
+    )
 
 
 def point_time_ms(item: NewsItem) -> int:
