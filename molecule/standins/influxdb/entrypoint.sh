@@ -1,5 +1,5 @@
 #!/bin/bash
-# The official influxdb:2.7 entrypoint's contract (research/images.md §2), for the stand-in image: the
+# The official influxdb:2.7 entrypoint's contract (as its documentation and entrypoint describe it), for the stand-in image: the
 # setup of DOCKER_INFLUXDB_INIT_* on a temporary server, only while the bolt file is absent, then influxd
 # as uid 1000. The setup goes through the HTTP API because this image has no `influx` CLI.
 set -Eeo pipefail

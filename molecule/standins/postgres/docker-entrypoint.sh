@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stand-in for docker-library/postgres's docker-entrypoint.sh (test tooling): the same behaviour for the
-# variables and hooks our Compose fragment uses, in the same order (research/images.md §1).
+# variables and hooks our Compose fragment uses, in the same order (as the official entrypoint runs them).
 set -Eeuo pipefail
 
 # VAR or VAR_FILE (not both), as the official image reads its secrets.

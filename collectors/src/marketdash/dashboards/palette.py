@@ -1,6 +1,6 @@
 """The three looks of R4.4, as colours every panel takes from here (never a colour literal elsewhere).
 
-Grafana loads no custom theme (research/grafana.md §1), so each look is two things:
+Grafana loads no custom theme (its themes are compiled into its frontend), so each look is two things:
 - the built-in Grafana theme closest to it for the chrome, selected by `?theme=` in the links between
   variants (and by user/team preference): Classic -> `gloom`, Light -> `light`, Trading Dark -> `matrix`;
 - these colours, written into every panel of that variant's dashboards (thresholds, fixed colours,
