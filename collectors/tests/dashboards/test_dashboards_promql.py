@@ -17,6 +17,8 @@ from grafana_sim import interpolate, queries
 
 MODELS = committed_models()
 LAST_GOOD = "bloomberg_backup_last_success_timestamp_seconds"
+LAST_MESSAGE = "marketdash_market_stream_last_message_timestamp_seconds"
+LAST_NEWS = "marketdash_news_last_success_timestamp_seconds"
 PROMQL = sorted({query for model in MODELS.values() for _, kind, query in queries(model) if kind == "promql"})
 
 
@@ -52,9 +54,10 @@ def test_a_broken_expression_is_refused(tmp_path: Path):
     assert result.returncode != 0
 
 
-def _expr(title: str) -> str:
+def _expr(title: str, ref_id: str | None = None) -> str:
     panel = next(p for p in MODELS["infra-classic.json"]["panels"] if p.get("title") == title)
-    return interpolate(panel["targets"][0]["expr"], "promql")
+    target = next(t for t in panel["targets"] if ref_id in (None, t["refId"]))
+    return interpolate(target["expr"], "promql")
 
 
 def test_host_and_container_expressions_evaluate_as_shown(tmp_path: Path):
@@ -77,6 +80,12 @@ def test_host_and_container_expressions_evaluate_as_shown(tmp_path: Path):
                     {"series": f'{LAST_GOOD}{{kind="full",repository="s3"}}', "values": "150x40"},
                     {"series": 'bloomberg_backup_max_age_seconds{kind="config"}', "values": "10800x40"},
                     {"series": 'bloomberg_backup_max_age_seconds{kind="full"}', "values": "108000x40"},
+                    # Binance's stream answers at every scrape; Kraken's two went quiet at 30 s and 60 s;
+                    # a news feed last answered at 120 s.
+                    {"series": f'{LAST_MESSAGE}{{source="binance",stream="ticker"}}', "values": "0+15x40"},
+                    {"series": f'{LAST_MESSAGE}{{source="kraken",stream="ticker"}}', "values": "30x40"},
+                    {"series": f'{LAST_MESSAGE}{{source="kraken",stream="ohlcv"}}', "values": "60x40"},
+                    {"series": f'{LAST_NEWS}{{source="coindesk"}}', "values": "120x40"},
                 ],
                 "promql_expr_test": [
                     {"expr": _expr("CPU"), "eval_time": "5m", "exp_samples": [{"labels": "{}", "value": 25}]},
@@ -97,6 +106,20 @@ def test_host_and_container_expressions_evaluate_as_shown(tmp_path: Path):
                             {"labels": '{kind="config",repository="s3"}', "value": 100 * 300 / 10800},
                             {"labels": '{kind="full",repository="s3"}', "value": 100 * 150 / 108000},
                         ],
+                    },
+                    # At 5 min, silent since the newest message of each source.
+                    {
+                        "expr": _expr("Sources: seconds since their last data", "STREAMS"),
+                        "eval_time": "5m",
+                        "exp_samples": [
+                            {"labels": '{source="binance"}', "value": 0},
+                            {"labels": '{source="kraken"}', "value": 240},
+                        ],
+                    },
+                    {
+                        "expr": _expr("Sources: seconds since their last data", "NEWS"),
+                        "eval_time": "5m",
+                        "exp_samples": [{"labels": '{source="coindesk"}', "value": 180}],
                     },
                 ],
             }

@@ -1,4 +1,5 @@
-"""Infra Monitor (R3.7): host, containers, scrape targets, and the collectors' own InfluxDB pipeline.
+"""Infra Monitor (R3.7): host, containers, scrape targets, the collectors' own InfluxDB pipeline, and the
+collectors' view of the outside: reconnects, failed polls, how long each source has been silent.
 
 Collector logs are not here: the stack has no log store Grafana could query (see docs/dashboards.md).
 """
@@ -28,6 +29,12 @@ WRITE_LATENCY_P95 = (
 )
 # How long each scrape takes: the network latency from Prometheus to every service it watches.
 SCRAPE_LATENCY = "max by (job) (scrape_duration_seconds)"
+# The market feeder's and the news feeder's metrics (marketdash.market.metrics, marketdash.news.metrics).
+RECONNECTS = "sum by (source, reason) (increase(marketdash_market_reconnects_total[$__rate_interval]))"
+FAILED_POLLS = "sum by (provider, reason) (increase(marketdash_market_poll_errors_total[$__rate_interval]))"
+# The external APIs' health as the collectors see it: seconds since each source last answered.
+STREAM_SILENCE = "time() - max by (source) (marketdash_market_stream_last_message_timestamp_seconds)"
+NEWS_SILENCE = "time() - max by (source) (marketdash_news_last_success_timestamp_seconds)"
 CPU_BY_CONTAINER = 'sum by (name) (rate(container_cpu_usage_seconds_total{name!=""}[$__rate_interval]))'
 MEMORY_BY_CONTAINER = 'sum by (name) (container_memory_working_set_bytes{name!=""})'
 
@@ -79,6 +86,26 @@ def build(p: Palette) -> dash.Dashboard:
             at(12, 28, 12, 8),
         ),
         (infra_panels.backups(p), at(0, 36, 24, 5)),
+        (
+            series(
+                p,
+                "Exchanges: reconnects, failed polls",
+                "short",
+                ("RECONNECTS", RECONNECTS, "{{source}} reconnect: {{reason}}"),
+                ("POLLS", FAILED_POLLS, "{{provider}} poll: {{reason}}"),
+            ).color_scheme(fixed(p.loss)),
+            at(0, 41, 12, 8),
+        ),
+        (
+            series(
+                p,
+                "Sources: seconds since their last data",
+                "s",
+                ("STREAMS", STREAM_SILENCE, "{{source}} stream"),
+                ("NEWS", NEWS_SILENCE, "{{source}} news"),
+            ),
+            at(12, 41, 12, 8),
+        ),
     ]
     for panel, pos in placed:
         board.with_panel(panel.grid_pos(pos))
