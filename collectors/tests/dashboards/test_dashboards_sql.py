@@ -159,3 +159,75 @@ def test_positions_merge_lots_at_their_weighted_price(config_db: str):
         (4.0, 63000.0, 252000.0)
     ]
     assert [row[0] for row in _rows(config_db, _variable("held"))] == ["BTC/USDT"]
+
+
+def _sessions_at(dsn: str, moment: str) -> dict[str, tuple[str, str]]:
+    panel = next(p for p in MODELS["main-classic.json"]["panels"] if p.get("title") == "Market sessions")
+    query = interpolate(panel["targets"][0]["rawSql"], "sql")
+    assert query.count("now()") == 1
+    rows = _rows(dsn, query.replace("now()", f"timestamptz '{moment}'"))
+    return {market: (local, session) for market, local, session in rows}
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        # A Monday in winter, 15:00 UTC: Europe and New York trade, Asia has closed for the night.
+        (
+            "2026-12-07 15:00Z",
+            {
+                "New York": ("Mon 10:00", "OPEN"),
+                "London": ("Mon 15:00", "OPEN"),
+                "Frankfurt": ("Mon 16:00", "OPEN"),
+                "Tokyo": ("Tue 00:00", "CLOSED"),
+                "Hong Kong": ("Mon 23:00", "CLOSED"),
+            },
+        ),
+        # Tuesday 04:15 UTC: Hong Kong at lunch, Tokyo back from its own; opening and closing times are
+        # half-open (Tokyo's lunch ends at 12:30 sharp).
+        (
+            "2026-12-08 03:30Z",
+            {
+                "New York": ("Mon 22:30", "CLOSED"),
+                "London": ("Tue 03:30", "CLOSED"),
+                "Frankfurt": ("Tue 04:30", "CLOSED"),
+                "Tokyo": ("Tue 12:30", "OPEN"),
+                "Hong Kong": ("Tue 11:30", "OPEN"),
+            },
+        ),
+        (
+            "2026-12-08 04:15Z",
+            {
+                "New York": ("Mon 23:15", "CLOSED"),
+                "London": ("Tue 04:15", "CLOSED"),
+                "Frankfurt": ("Tue 05:15", "CLOSED"),
+                "Tokyo": ("Tue 13:15", "OPEN"),
+                "Hong Kong": ("Tue 12:15", "LUNCH"),
+            },
+        ),
+        # Summer time: London opens at 07:00 UTC, New York at 13:30 UTC.
+        (
+            "2026-07-06 13:30Z",
+            {
+                "New York": ("Mon 09:30", "OPEN"),
+                "London": ("Mon 14:30", "OPEN"),
+                "Frankfurt": ("Mon 15:30", "OPEN"),
+                "Tokyo": ("Mon 22:30", "CLOSED"),
+                "Hong Kong": ("Mon 21:30", "CLOSED"),
+            },
+        ),
+        # Saturday noon everywhere it is Saturday: closed.
+        (
+            "2026-12-12 12:00Z",
+            {
+                "New York": ("Sat 07:00", "CLOSED"),
+                "London": ("Sat 12:00", "CLOSED"),
+                "Frankfurt": ("Sat 13:00", "CLOSED"),
+                "Tokyo": ("Sat 21:00", "CLOSED"),
+                "Hong Kong": ("Sat 20:00", "CLOSED"),
+            },
+        ),
+    ],
+)
+def test_market_sessions_follow_each_exchanges_hours_in_its_own_time_zone(config_db: str, moment, expected):
+    assert _sessions_at(config_db, moment) == expected
