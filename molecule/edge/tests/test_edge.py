@@ -61,7 +61,32 @@ def test_renewal_runs_from_a_timer_with_a_reload_hook(host):
     assert host.service("certbot.timer").is_running
     hook = host.file("/etc/letsencrypt/renewal-hooks/deploy/50-reload-nginx")
     assert hook.mode & 0o111
-    assert "systemctl reload nginx" in hook.content_string
+    assert "exec /usr/local/sbin/bloomberg-nginx-reload" in hook.content_string
+
+
+def test_a_reload_that_nginx_refuses_fails_and_the_old_configuration_keeps_serving(host, edge, prober):
+    """`nginx -t` passes a rate-limit zone given another key; the running master refuses it at reload."""
+    conf = "/etc/nginx/nginx.conf"
+    master = host.run("cat /run/nginx.pid").stdout.strip()
+    host.run(f"cp {conf} /run/edge-test-nginx.conf")
+    try:
+        changed = host.run(
+            f"sed -i 's/limit_req_zone $edge_rate_key /limit_req_zone $binary_remote_addr /' {conf}"
+            f" && grep -c 'limit_req_zone $binary_remote_addr zone=edge_requests_per_client' {conf}"
+        )
+        assert changed.stdout.strip() == "1", changed.stdout + changed.stderr
+        assert host.run("nginx -t -q").rc == 0
+        refused = host.run("/usr/local/sbin/bloomberg-nginx-reload")
+        assert refused.rc != 0
+        assert "refused the new configuration" in refused.stderr
+        assert 'uses the "$binary_remote_addr" key' in refused.stderr
+        # So does the unit's reload, which operators and certbot use.
+        assert host.run("systemctl reload nginx").rc != 0
+    finally:
+        host.run(f"cp /run/edge-test-nginx.conf {conf} && rm -f /run/edge-test-nginx.conf")
+    assert host.run("/usr/local/sbin/bloomberg-nginx-reload").rc == 0
+    assert host.run("cat /run/nginx.pid").stdout.strip() == master
+    assert prober.run(edge.curl("-o /dev/null -w '%{http_code}'")).stdout in {"200", "502"}
 
 
 def test_a_renewal_reloads_nginx_without_dropping_a_request_in_flight(host, edge, prober, upstreams):
