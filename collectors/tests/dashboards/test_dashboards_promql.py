@@ -107,13 +107,15 @@ def test_host_and_container_expressions_evaluate_as_shown(tmp_path: Path):
                             {"labels": '{kind="full",repository="s3"}', "value": 100 * 150 / 108000},
                         ],
                     },
-                    # At 5 min, silent since the newest message of each source.
+                    # At 5 min, each stream silent since its own newest message: a dead one shows beside
+                    # a live one.
                     {
                         "expr": _expr("Sources: seconds since their last data", "STREAMS"),
                         "eval_time": "5m",
                         "exp_samples": [
-                            {"labels": '{source="binance"}', "value": 0},
-                            {"labels": '{source="kraken"}', "value": 240},
+                            {"labels": '{source="binance",stream="ticker"}', "value": 0},
+                            {"labels": '{source="kraken",stream="ohlcv"}', "value": 240},
+                            {"labels": '{source="kraken",stream="ticker"}', "value": 270},
                         ],
                     },
                     {

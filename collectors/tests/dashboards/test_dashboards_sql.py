@@ -183,8 +183,8 @@ def _sessions_at(dsn: str, moment: str) -> dict[str, tuple[str, str]]:
                 "Hong Kong": ("Mon 23:00", "CLOSED"),
             },
         ),
-        # Tuesday 04:15 UTC: Hong Kong at lunch, Tokyo back from its own; opening and closing times are
-        # half-open (Tokyo's lunch ends at 12:30 sharp).
+        # Tuesday 03:30 UTC: Tokyo's lunch ends at 12:30 sharp (bounds are half-open: open at the opening
+        # minute, closed at the closing one).
         (
             "2026-12-08 03:30Z",
             {
@@ -195,6 +195,7 @@ def _sessions_at(dsn: str, moment: str) -> dict[str, tuple[str, str]]:
                 "Hong Kong": ("Tue 11:30", "OPEN"),
             },
         ),
+        # Tuesday 04:15 UTC: Hong Kong at lunch, Tokyo back from its own.
         (
             "2026-12-08 04:15Z",
             {
@@ -214,6 +215,59 @@ def _sessions_at(dsn: str, moment: str) -> dict[str, tuple[str, str]]:
                 "Frankfurt": ("Mon 15:30", "OPEN"),
                 "Tokyo": ("Mon 22:30", "CLOSED"),
                 "Hong Kong": ("Mon 21:30", "CLOSED"),
+            },
+        ),
+        # Hong Kong's lunch begins at 12:00 sharp; Monday 21:00 UTC: New York's close at 16:00 sharp.
+        (
+            "2026-12-08 04:00Z",
+            {
+                "New York": ("Mon 23:00", "CLOSED"),
+                "London": ("Tue 04:00", "CLOSED"),
+                "Frankfurt": ("Tue 05:00", "CLOSED"),
+                "Tokyo": ("Tue 13:00", "OPEN"),
+                "Hong Kong": ("Tue 12:00", "LUNCH"),
+            },
+        ),
+        (
+            "2026-12-07 21:00Z",
+            {
+                "New York": ("Mon 16:00", "CLOSED"),
+                "London": ("Mon 21:00", "CLOSED"),
+                "Frankfurt": ("Mon 22:00", "CLOSED"),
+                "Tokyo": ("Tue 06:00", "CLOSED"),
+                "Hong Kong": ("Tue 05:00", "CLOSED"),
+            },
+        ),
+        # Sunday 00:30 UTC is already Monday morning in Tokyo: its local weekday decides.
+        (
+            "2026-12-13 00:30Z",
+            {
+                "New York": ("Sat 19:30", "CLOSED"),
+                "London": ("Sun 00:30", "CLOSED"),
+                "Frankfurt": ("Sun 01:30", "CLOSED"),
+                "Tokyo": ("Sun 09:30", "CLOSED"),
+                "Hong Kong": ("Sun 08:30", "CLOSED"),
+            },
+        ),
+        (
+            "2026-12-14 00:30Z",
+            {
+                "New York": ("Sun 19:30", "CLOSED"),
+                "London": ("Mon 00:30", "CLOSED"),
+                "Frankfurt": ("Mon 01:30", "CLOSED"),
+                "Tokyo": ("Mon 09:30", "OPEN"),
+                "Hong Kong": ("Mon 08:30", "CLOSED"),
+            },
+        ),
+        # The weeks when New York has moved to summer time and Europe not yet (2026-03-08 to 03-29).
+        (
+            "2026-03-10 13:30Z",
+            {
+                "New York": ("Tue 09:30", "OPEN"),
+                "London": ("Tue 13:30", "OPEN"),
+                "Frankfurt": ("Tue 14:30", "OPEN"),
+                "Tokyo": ("Tue 22:30", "CLOSED"),
+                "Hong Kong": ("Tue 21:30", "CLOSED"),
             },
         ),
         # Saturday noon everywhere it is Saturday: closed.

@@ -16,6 +16,8 @@ import yaml
 from marketdash.dashboards.traffic import traffic
 
 LIVE = "/etc/letsencrypt/live"
+# The digest of the nginx.conf nginx last took (the edge role's reload script writes it).
+LOADED = "/run/bloomberg-nginx.loaded"
 REPO = Path(__file__).resolve().parents[3]
 SSLYZE = REPO / ".cache" / "sslyze-venv" / "bin" / "sslyze"
 ROLE_DEFAULTS = yaml.safe_load((REPO / "roles" / "edge" / "defaults" / "main.yml").read_text())
@@ -82,9 +84,12 @@ def test_a_reload_that_nginx_refuses_fails_and_the_old_configuration_keeps_servi
         assert 'uses the "$binary_remote_addr" key' in refused.stderr
         # So does the unit's reload, which operators and certbot use.
         assert host.run("systemctl reload nginx").rc != 0
+        # What nginx runs is not the file: the edge role's next run reloads again instead of passing.
+        assert host.run(f"sha256sum --check --status {LOADED}").rc != 0
     finally:
         host.run(f"cp /run/edge-test-nginx.conf {conf} && rm -f /run/edge-test-nginx.conf")
     assert host.run("/usr/local/sbin/bloomberg-nginx-reload").rc == 0
+    assert host.run(f"sha256sum --check --status {LOADED}").rc == 0
     assert host.run("cat /run/nginx.pid").stdout.strip() == master
     assert prober.run(edge.curl("-o /dev/null -w '%{http_code}'")).stdout in {"200", "502"}
 

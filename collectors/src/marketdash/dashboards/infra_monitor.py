@@ -33,7 +33,7 @@ SCRAPE_LATENCY = "max by (job) (scrape_duration_seconds)"
 RECONNECTS = "sum by (source, reason) (increase(marketdash_market_reconnects_total[$__rate_interval]))"
 FAILED_POLLS = "sum by (provider, reason) (increase(marketdash_market_poll_errors_total[$__rate_interval]))"
 # The external APIs' health as the collectors see it: seconds since each source last answered.
-STREAM_SILENCE = "time() - max by (source) (marketdash_market_stream_last_message_timestamp_seconds)"
+STREAM_SILENCE = "time() - max by (source, stream) (marketdash_market_stream_last_message_timestamp_seconds)"
 NEWS_SILENCE = "time() - max by (source) (marketdash_news_last_success_timestamp_seconds)"
 CPU_BY_CONTAINER = 'sum by (name) (rate(container_cpu_usage_seconds_total{name!=""}[$__rate_interval]))'
 MEMORY_BY_CONTAINER = 'sum by (name) (container_memory_working_set_bytes{name!=""})'
@@ -101,7 +101,7 @@ def build(p: Palette) -> dash.Dashboard:
                 p,
                 "Sources: seconds since their last data",
                 "s",
-                ("STREAMS", STREAM_SILENCE, "{{source}} stream"),
+                ("STREAMS", STREAM_SILENCE, "{{source}} {{stream}}"),
                 ("NEWS", NEWS_SILENCE, "{{source}} news"),
             ),
             at(12, 41, 12, 8),

@@ -10,7 +10,7 @@ The rule, from Grafana's documented frontend behaviour, applied to the provision
 - on load, the same panel and annotation requests, one per query variable whatever its refresh, and the
   page itself with the calls Grafana's frontend makes to start (the dashboard's JSON, the user, the
   preferences, search, plugin settings). Those start-up calls are an estimate (`STARTUP_REQUESTS`): no
-  Grafana runs where this project is built, so they have not been counted on a live one.
+  Grafana runs where this project is developed and tested, so they have not been counted on a live one.
 Static files (`/public/`) are left out: the edge does not rate-limit them.
 """
 
