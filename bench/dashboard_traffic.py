@@ -7,10 +7,9 @@ and the per-address limits that never refuse them (the rule: marketdash.dashboar
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from marketdash.dashboards.traffic import budget, traffic
+from marketdash.dashboards.traffic import budget, of_directory
 
 DASHBOARDS = Path(__file__).resolve().parents[1] / "files" / "grafana" / "dashboards"
 
@@ -21,7 +20,7 @@ def main() -> None:
     )
     parser.add_argument("people", type=int, nargs="?", default=10)
     people = parser.parse_args().people
-    counted = [traffic(json.loads(path.read_text())) for path in sorted(DASHBOARDS.glob("*.json"))]
+    counted = of_directory(DASHBOARDS)
     team = f"r/s for {people}"
     print(f"{'dashboard':24} {'refresh':>8} {'per refresh':>12} {'on load':>8} {team:>10}")
     for one in counted:

@@ -6,12 +6,11 @@ that refresh makes this fail until the defaults (and docs/edge.md) are raised wi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import yaml
 
-from marketdash.dashboards.traffic import budget, traffic
+from marketdash.dashboards.traffic import budget, of_directory
 
 ROOT = Path(__file__).resolve().parents[1]
 TEAM_BEHIND_ONE_ADDRESS = 10
@@ -24,10 +23,7 @@ def per_second(rate: str) -> float:
 
 def test_the_default_limits_never_refuse_ten_people_behind_one_address():
     defaults = yaml.safe_load((ROOT / "roles" / "edge" / "defaults" / "main.yml").read_text())
-    dashboards = [
-        traffic(json.loads(path.read_text()))
-        for path in sorted((ROOT / "files" / "grafana" / "dashboards").glob("*.json"))
-    ]
+    dashboards = of_directory(ROOT / "files" / "grafana" / "dashboards")
     assert dashboards, "no committed dashboard found"
     needed = budget(dashboards, TEAM_BEHIND_ONE_ADDRESS)
     assert per_second(defaults["edge_rate_limit_rate"]) >= needed.rate_per_second

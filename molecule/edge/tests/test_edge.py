@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from marketdash.dashboards.traffic import traffic
+from marketdash.dashboards.traffic import of_directory
 
 LIVE = "/etc/letsencrypt/live"
 # The digest of the nginx.conf nginx last took (the edge role's reload script writes it).
@@ -21,8 +21,7 @@ LOADED = "/run/bloomberg-nginx.loaded"
 REPO = Path(__file__).resolve().parents[3]
 SSLYZE = REPO / ".cache" / "sslyze-venv" / "bin" / "sslyze"
 ROLE_DEFAULTS = yaml.safe_load((REPO / "roles" / "edge" / "defaults" / "main.yml").read_text())
-DASHBOARDS = REPO / "files" / "grafana" / "dashboards"
-DASHBOARD_TRAFFIC = [traffic(json.loads(path.read_text())) for path in sorted(DASHBOARDS.glob("*.json"))]
+DASHBOARD_TRAFFIC = of_directory(REPO / "files" / "grafana" / "dashboards")
 
 
 def served_fingerprint(prober, edge) -> str:

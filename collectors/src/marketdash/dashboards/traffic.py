@@ -16,10 +16,12 @@ Static files (`/public/`) are left out: the edge does not rate-limit them.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 # Variable.refresh in Grafana's JSON model: 1 on dashboard load, 2 on time-range change.
@@ -69,9 +71,10 @@ def _uid(datasource: Mapping[str, Any] | str | None) -> str | None:
 
 def _requests(panel: Mapping[str, Any]) -> int:
     targets = panel.get("targets") or []
-    if not targets or _uid(panel.get("datasource")) == _DASHBOARD_DATASOURCE:
+    datasource = _uid(panel.get("datasource"))
+    if not targets or datasource == _DASHBOARD_DATASOURCE:
         return 0
-    if _uid(panel.get("datasource")) == _MIXED_DATASOURCE:
+    if datasource == _MIXED_DATASOURCE:
         return len({_uid(target.get("datasource")) for target in targets})
     return 1
 
@@ -99,6 +102,11 @@ def traffic(dashboard: Mapping[str, Any]) -> Traffic:
         per_refresh=panels + annotations + refreshed,
         on_load=STARTUP_REQUESTS + panels + annotations + len(variables),
     )
+
+
+def of_directory(directory: Path) -> list[Traffic]:
+    """Each provisioned dashboard's traffic, from the JSON files of `directory`."""
+    return [traffic(json.loads(path.read_text())) for path in sorted(directory.glob("*.json"))]
 
 
 def budget(dashboards: Iterable[Traffic], people: int, headroom: float = 1.25) -> Budget:
