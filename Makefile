@@ -12,10 +12,11 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Control-node toolchain, pinned by requirements/constraints.txt. Re-run after a pull: pip is a no-op
 # when nothing changed.
 setup: $(BIN)/.installed
-$(BIN)/.installed: requirements/control.in requirements/constraints.txt collectors/pyproject.toml
+$(BIN)/.installed: requirements/control.in requirements/constraints.txt collectors/pyproject.toml \
+		collectors/tooling/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c requirements/constraints.txt -r requirements/control.in
-	$(BIN)/pip install -q -c requirements/constraints.txt -e 'collectors[test]'
+	$(BIN)/pip install -q -c requirements/constraints.txt -e collectors -e 'collectors/tooling[test]'
 	touch $@
 
 # What the tests run beside Python: a Docker engine, PostgreSQL server binaries, debootstrap.

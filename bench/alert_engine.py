@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import random
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,17 +30,14 @@ import httpx
 import psycopg
 from prometheus_client import CollectorRegistry
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "collectors" / "tests"), str(ROOT / "collectors" / "tests" / "alerts")]
-
-from alert_servers import HttpReceiver  # noqa: E402
-from servers import InfluxDB2, free_port, postgres_cluster  # noqa: E402
-
-from marketdash.alerts.engine import AlertEngine  # noqa: E402
-from marketdash.alerts.settings import AlertSettings  # noqa: E402
-from marketdash.api.migrations import migrate  # noqa: E402
-from marketdash.core.influx import InfluxSettings  # noqa: E402
-from marketdash.core.schema import BUCKET_MARKETS, TICKER  # noqa: E402
+from marketdash.alerts.engine import AlertEngine
+from marketdash.alerts.settings import AlertSettings
+from marketdash.api.migrations import migrate
+from marketdash.core.influx import InfluxSettings
+from marketdash.core.schema import BUCKET_MARKETS, TICKER
+from marketdash.core.service import serve
+from marketdash_testing.alert_servers import HttpReceiver
+from marketdash_testing.servers import InfluxDB2, free_port, postgres_cluster
 
 MEMBERS = 100
 BASE_PRICE = 100.0
@@ -141,11 +136,14 @@ async def _run(args: argparse.Namespace, dsn: str, influx: InfluxDB2) -> None:
         postgres_dsn=dsn.replace("://postgres@", "://marketdash_alerts@", 1),
         webhook_allowed_networks=["127.0.0.1/32"],
         max_notifications_per_user_hour=1_000_000,
+        metrics_host="127.0.0.1",
+        metrics_port=free_port(),
     )
     registry = CollectorRegistry()
     engine = AlertEngine(settings, InfluxSettings(url=influx.url, token=influx.token), registry)
     crossed_at: dict[str, list[float]] = {}
-    task = asyncio.create_task(engine.run())
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(engine, settings, stop))
     # A first minute of prices, so that every symbol is fresh before the measured part.
     await _write_prices(influx, symbols, 0, 5, {})
     assert influx.pid is not None
@@ -159,9 +157,8 @@ async def _run(args: argparse.Namespace, dsn: str, influx: InfluxDB2) -> None:
     wall = time.monotonic() - wall
     rounds = (registry.get_sample_value("marketdash_alerts_evaluation_seconds_count") or 0.0) - count0
     spent = (registry.get_sample_value("marketdash_alerts_evaluation_seconds_sum") or 0.0) - sum0
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    stop.set()
+    await task
     await receiver.stop()
 
     bodies = [body for _, body in receiver.received]

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -27,13 +26,9 @@ import aiohttp
 import psycopg
 from psycopg.types.json import Jsonb
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "collectors" / "tests"), str(ROOT / "collectors" / "tests" / "api")]
-
-from api_server import PASSWORD, cli_env, run_cli, served_api  # noqa: E402
-from servers import postgres_cluster  # noqa: E402
-
-from marketdash.api.migrations import migrate  # noqa: E402
+from marketdash.api.migrations import migrate
+from marketdash_testing.api_server import PASSWORD, cli_env, run_cli, served_api
+from marketdash_testing.servers import postgres_cluster
 
 USERS = 50
 WATCHLISTS = (

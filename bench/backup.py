@@ -28,10 +28,9 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "collectors" / "tests")]
+from marketdash_testing.servers import InfluxDB2, free_port
 
-from servers import InfluxDB2, free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SPEC = importlib.util.spec_from_file_location(
     "bloomberg_backup", ROOT / "roles/backup/files/bloomberg-backup.py"

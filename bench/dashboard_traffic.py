@@ -1,5 +1,5 @@
 """The requests a team's browsers send through the edge, counted from the provisioned dashboards' JSON,
-and the per-address limits that never refuse them (the rule: marketdash.dashboards.traffic).
+and the per-address limits that never refuse them (the rule: marketdash_dashboards.traffic).
 
     .venv/bin/python bench/dashboard_traffic.py [PEOPLE behind one address, default 10]
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from marketdash.dashboards.traffic import budget, of_directory
+from marketdash_dashboards.traffic import budget, of_directory
 
 DASHBOARDS = Path(__file__).resolve().parents[1] / "files" / "grafana" / "dashboards"
 

@@ -14,18 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "collectors" / "tests"))
-
-from servers import VictoriaMetrics, eventually, free_port  # noqa: E402
-
-from marketdash.core.influx import InfluxSettings, InfluxWriter  # noqa: E402
-from marketdash.core.schema import BUCKET_MARKETS, TICKER  # noqa: E402
+from marketdash.core.influx import InfluxSettings, InfluxWriter
+from marketdash.core.schema import BUCKET_MARKETS, TICKER
+from marketdash_testing.servers import VictoriaMetrics, eventually, free_port
 
 
 async def _feed(writer: InfluxWriter, rate: int, stop: asyncio.Event) -> None:

@@ -20,25 +20,20 @@ import asyncio
 import contextlib
 import logging
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "collectors" / "tests"))
-sys.path.insert(0, str(ROOT / "collectors" / "tests" / "market"))
+from prometheus_client import CollectorRegistry
 
-from fake_binance import MINUTE, FakeBinance  # noqa: E402
-from prometheus_client import CollectorRegistry  # noqa: E402
-from servers import VictoriaMetrics, free_port  # noqa: E402
-
-from marketdash.core.catalogue import Asset, load_catalogue, uncatalogued_asset  # noqa: E402
-from marketdash.core.influx import InfluxSettings, InfluxWriter  # noqa: E402
-from marketdash.market.metrics import FeederMetrics  # noqa: E402
-from marketdash.market.settings import MarketSettings  # noqa: E402
-from marketdash.market.streams import ExchangeFeed  # noqa: E402
+from marketdash.core.catalogue import Asset, load_catalogue, uncatalogued_asset
+from marketdash.core.influx import InfluxSettings, InfluxWriter
+from marketdash.market.metrics import FeederMetrics
+from marketdash.market.settings import MarketSettings
+from marketdash.market.streams import ExchangeFeed
+from marketdash_testing.fake_binance import MINUTE, FakeBinance
+from marketdash_testing.servers import VictoriaMetrics, free_port
 
 HISTORY_MIN = 120
 FIELDS = ("open", "high", "low", "close", "volume")

@@ -27,11 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-FAKE_EXCHANGE = ROOT / "collectors" / "tests" / "market" / "fake_binance.py"
-sys.path.insert(0, str(ROOT / "collectors" / "tests"))
-
-from servers import VictoriaMetrics, free_port  # noqa: E402
+from marketdash_testing.servers import VictoriaMetrics, free_port
 
 
 def binance_assets() -> list[Any]:
@@ -225,7 +221,8 @@ def start_exchange(flood: int, rate: float) -> tuple[subprocess.Popen[str], str]
     process = subprocess.Popen(
         [
             sys.executable,
-            str(FAKE_EXCHANGE),
+            "-m",
+            "marketdash_testing.fake_binance",
             "--port",
             str(port),
             "--symbols",

@@ -21,17 +21,12 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 
-from marketdash.core.catalogue import load_catalogue
-from marketdash.core.influx import InfluxSettings, InfluxWriter
+from marketdash.core.influx import InfluxSettings
 from marketdash.news.evaluation import read_labelled
-from marketdash.news.fetch import Fetcher
-from marketdash.news.metrics import NewsMetrics
 from marketdash.news.sentiment import FinanceSentiment, plain_score
-from marketdash.news.service import NewsFeeder, build_sources
+from marketdash.news.service import NewsFeeder
 from marketdash.news.settings import NewsSettings
-from marketdash.news.store import StateStore
 
 HEADLINES = Path(__file__).resolve().parent.parent / "collectors/tests/news/data/headlines.tsv"
 
@@ -89,28 +84,19 @@ async def bench_pipeline(items: int, rounds: int, headlines: list[str]) -> None:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     with tempfile.TemporaryDirectory() as tmp:
-        registry = CollectorRegistry()
-        metrics = NewsMetrics(registry)
         settings = NewsSettings(
-            data_dir=Path(tmp), feeds=[{"name": "bench", "url": f"http://127.0.0.1:{port}/feed"}]
+            data_dir=Path(tmp),
+            feeds=[{"name": "bench", "url": f"http://127.0.0.1:{port}/feed"}],
+            max_body_bytes=50 * 1024 * 1024,
+            connect_timeout_s=5,
+            read_timeout_s=30,
+            total_timeout_s=60,
         )
-        # Never started: write() only queues, which is all a poll does with the writer.
-        writer = InfluxWriter(
-            InfluxSettings(url="http://127.0.0.1:9", max_buffered_points=10_000_000), registry
-        )
-        fetcher = Fetcher(
-            max_body_bytes=50 * 1024 * 1024, connect_timeout=5, read_timeout=30, total_timeout=60
-        )
-        store = StateStore(Path(tmp) / "state.sqlite3")
+        # The writer is never started: write() only queues, which is all a poll does with it.
         feeder = NewsFeeder(
-            build_sources(settings, metrics),
-            fetcher=fetcher,
-            store=store,
-            writer=writer,
-            catalogue=load_catalogue(),
-            metrics=metrics,
-            max_item_age_s=settings.max_item_age_s,
+            settings, InfluxSettings(url="http://127.0.0.1:9", max_buffered_points=10_000_000)
         )
+        writer = feeder.writer
         source = feeder.source("bench")
         # From bytes: what the feeder does with a body once it has it (every item is new).
         half = rounds // 2
@@ -131,8 +117,7 @@ async def bench_pipeline(items: int, rounds: int, headlines: list[str]) -> None:
         elapsed = time.perf_counter() - started
         print(f"feed items processed/s (HTTP poll..queue): {written / elapsed:10,.0f}")
         print(f"points queued for InfluxDB               : {writer.pending:10,d}")
-        await fetcher.aclose()
-        store.close()
+        await feeder.close()
     await runner.cleanup()
 
 

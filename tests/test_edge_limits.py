@@ -1,6 +1,6 @@
 """The edge role's default limits hold a team of 10 behind one address on the committed dashboards.
 
-The figures come from the dashboards' JSON (marketdash.dashboards.traffic): adding panels or variables
+The figures come from the dashboards' JSON (marketdash_dashboards.traffic): adding panels or variables
 that refresh makes this fail until the defaults (and docs/edge.md) are raised with them.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from marketdash.dashboards.traffic import budget, of_directory
+from marketdash_dashboards.traffic import budget, of_directory
 
 ROOT = Path(__file__).resolve().parents[1]
 TEAM_BEHIND_ONE_ADDRESS = 10

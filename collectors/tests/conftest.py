@@ -8,7 +8,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from servers import InfluxDB2, ServerUnavailableError, VictoriaMetrics, free_port, postgres_cluster
+
+from marketdash_testing.servers import (
+    InfluxDB2,
+    ServerUnavailableError,
+    VictoriaMetrics,
+    free_port,
+    postgres_cluster,
+)
 
 
 @pytest.fixture(scope="session")

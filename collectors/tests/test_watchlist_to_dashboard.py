@@ -10,7 +10,6 @@ Grafana itself does not run here: grafana_sim stands for its variable interpolat
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -18,14 +17,14 @@ import httpx
 import psycopg
 from api_fixtures import add_user, api_settings, login, running_app
 from dashboard_fixtures import committed_models
-from fake_binance import FakeBinance
 from grafana_sim import interpolate, queries
-from servers import InfluxDB2, eventually, free_port
 
 from marketdash.core.influx import InfluxSettings
 from marketdash.core.schema import BUCKET_MARKETS
 from marketdash.market.feeder import MarketFeeder
 from marketdash.market.settings import MarketSettings
+from marketdash_testing.fake_binance import FakeBinance
+from marketdash_testing.servers import InfluxDB2, eventually, free_port, serving
 
 pytest_plugins = ["api_fixtures"]
 
@@ -90,34 +89,32 @@ async def test_a_symbol_added_through_the_api_reaches_the_main_dashboard(
     influx = InfluxSettings(url=influxdb2.url, token=feeder_token, org=InfluxDB2.ORG, flush_interval_s=0.1)
     feeder = MarketFeeder(settings, influx)
     user_id = await add_user(migrated_db, "ann")
-    task = asyncio.create_task(feeder.run())
     try:
-        assert await eventually(lambda: feeder.watchlists.origin == "database", 10)
-        assert not exchange.subscribed_to("kline")  # nobody follows anything yet
-        async with running_app(api_settings(migrated_db)) as api:
-            added = await api.post(
-                "/api/watchlists",
-                json={"name": "Memes", "assets": [SYMBOL]},
-                headers=await login(api, "ann"),
-            )
-        assert added.status_code == 201, added.text
-        assert await eventually(lambda: exchange.subscribed_to("pepeusdt@kline_1m"), 15)
-        # Streamed: this minute's trade, which starts the backfill of the minutes before; then the next
-        # minute's, which closes it live.
-        await exchange.trade(SYMBOL, 1.5, 2.0, minute + 1000)
-        await exchange.trade(SYMBOL, 1.6, 1.0, minute + MINUTE_MS + 1000)
+        async with serving(feeder, settings):
+            assert await eventually(lambda: feeder.watchlists.origin == "database", 10)
+            assert not exchange.subscribed_to("kline")  # nobody follows anything yet
+            async with running_app(api_settings(migrated_db)) as api:
+                added = await api.post(
+                    "/api/watchlists",
+                    json={"name": "Memes", "assets": [SYMBOL]},
+                    headers=await login(api, "ann"),
+                )
+            assert added.status_code == 201, added.text
+            assert await eventually(lambda: exchange.subscribed_to("pepeusdt@kline_1m"), 15)
+            # Streamed: this minute's trade, which starts the backfill of the minutes before; then the next
+            # minute's, which closes it live.
+            await exchange.trade(SYMBOL, 1.5, 2.0, minute + 1000)
+            await exchange.trade(SYMBOL, 1.6, 1.0, minute + MINUTE_MS + 1000)
 
-        def candles_stored() -> bool:
-            rows = influxdb2.flux_rows(
-                f'from(bucket: "{BUCKET_MARKETS}") |> range(start: -1h) |> filter(fn: (r) => '
-                f'r._measurement == "candle" and r.symbol == "{SYMBOL}" and r._field == "close")'
-            )
-            return len(rows) == 11
+            def candles_stored() -> bool:
+                rows = influxdb2.flux_rows(
+                    f'from(bucket: "{BUCKET_MARKETS}") |> range(start: -1h) |> filter(fn: (r) => '
+                    f'r._measurement == "candle" and r.symbol == "{SYMBOL}" and r._field == "close")'
+                )
+                return len(rows) == 11
 
-        assert await eventually(candles_stored, 20)
+            assert await eventually(candles_stored, 20)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         await exchange.stop()
 
     dashboard = main_dashboard()

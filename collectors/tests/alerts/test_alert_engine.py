@@ -11,10 +11,8 @@ from contextlib import asynccontextmanager
 
 import psycopg
 import pytest
-from alert_servers import HttpReceiver, SmtpServer
 from api_fixtures import add_user, api_settings, login, running_app
 from prometheus_client import CollectorRegistry
-from servers import InfluxDB2, eventually, free_port
 
 from marketdash.alerts.engine import AlertEngine
 from marketdash.alerts.message import Firing
@@ -23,6 +21,8 @@ from marketdash.alerts.settings import AlertSettings
 from marketdash.alerts.store import AlertStore
 from marketdash.core.influx import InfluxSettings
 from marketdash.core.schema import BUCKET_MARKETS, CANDLE, TICKER
+from marketdash_testing.alert_servers import HttpReceiver, SmtpServer
+from marketdash_testing.servers import InfluxDB2, eventually, free_port, serving
 
 pytest_plugins = ["api_fixtures"]
 
@@ -95,6 +95,8 @@ def alert_settings(dsn: str, **overrides: object) -> AlertSettings:
         "hysteresis": 0.01,
         "smtp_security": "none",
         "email_from": "alerts@desk.local",
+        "metrics_host": "127.0.0.1",
+        "metrics_port": free_port(),
     }
     return AlertSettings(**{**values, **overrides})
 
@@ -103,16 +105,12 @@ def alert_settings(dsn: str, **overrides: object) -> AlertSettings:
 async def running_engine(settings: AlertSettings, markets: Markets) -> AsyncIterator[AlertEngine]:
     influx = InfluxSettings(url=markets.influx.url, token=markets.influx.token, org=markets.org)
     engine = AlertEngine(settings, influx, CollectorRegistry())
-    task = asyncio.create_task(engine.run())
-    try:
+    # Stopped as on SIGTERM: deliveries under way end first.
+    async with serving(engine, settings) as task:
         assert await eventually(lambda: engine.evaluated_at is not None or task.done(), 10)
         if task.done():
             task.result()
         yield engine
-    finally:
-        # As on SIGTERM: deliveries under way end first.
-        engine.stop()
-        await asyncio.wait_for(task, 30)
 
 
 def statuses(dsn: str) -> list[str]:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import httpx
 import psycopg
 import pytest
-from api_server import PASSWORD
 from fastapi import FastAPI
 from psycopg.rows import dict_row
 
@@ -23,6 +22,7 @@ from marketdash.api import users
 from marketdash.api.app import create_app
 from marketdash.api.migrations import migrate
 from marketdash.api.settings import ApiSettings
+from marketdash_testing.api_server import PASSWORD
 
 # Cheap argon2 for the test run only (read when the first hash is made); production keeps RFC 9106's cost.
 # Set at import so that the CLI subprocesses the tests start inherit it too.

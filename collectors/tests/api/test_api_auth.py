@@ -5,9 +5,9 @@ import time
 import jwt
 import pytest
 from api_fixtures import JWT_SECRET, add_user, api_settings, app_and_client, login
-from api_server import PASSWORD
 
 from marketdash.api.tokens import AUDIENCE
+from marketdash_testing.api_server import PASSWORD
 
 # The API's fixtures (a plugin module: a conftest.py here would shadow the root one for `from conftest`).
 pytest_plugins = ["api_fixtures"]

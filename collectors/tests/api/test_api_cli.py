@@ -12,10 +12,10 @@ import sys
 
 import psycopg
 import pytest
-from api_server import PASSWORD, cli_env, run_cli
 
 from marketdash.api.cli import main
 from marketdash.api.migrations import available_migrations
+from marketdash_testing.api_server import PASSWORD, cli_env, run_cli
 
 # The API's fixtures (a plugin module: a conftest.py here would shadow the root one for `from conftest`).
 pytest_plugins = ["api_fixtures"]

@@ -1,7 +1,8 @@
 import psycopg
 from api_fixtures import api_settings, running_app
 from prometheus_client import REGISTRY
-from servers import free_port
+
+from marketdash_testing.servers import free_port
 
 # The API's fixtures (a plugin module: a conftest.py here would shadow the root one for `from conftest`).
 pytest_plugins = ["api_fixtures"]

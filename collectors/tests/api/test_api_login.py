@@ -6,10 +6,10 @@ import asyncio
 
 import psycopg
 from api_fixtures import add_user, api_settings, app_clients, login, running_app
-from api_server import PASSWORD
 from argon2 import PasswordHasher
 
 from marketdash.api.settings import ApiSettings
+from marketdash_testing.api_server import PASSWORD
 
 # The API's fixtures (a plugin module: a conftest.py here would shadow the root one for `from conftest`).
 pytest_plugins = ["api_fixtures"]

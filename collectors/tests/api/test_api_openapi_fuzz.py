@@ -13,7 +13,6 @@ import httpx
 import pytest
 import requests
 import schemathesis
-from api_server import PASSWORD, cli_env, run_cli, served_api
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -23,6 +22,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+from marketdash_testing.api_server import PASSWORD, cli_env, run_cli, served_api
 
 # The API's fixtures (a plugin module: a conftest.py here would shadow the root one for `from conftest`).
 pytest_plugins = ["api_fixtures"]

@@ -1,7 +1,7 @@
 from api_fixtures import add_user, api_settings, login, running_app
-from api_server import PASSWORD
 
 from marketdash.api.ratelimit import RateLimiter
+from marketdash_testing.api_server import PASSWORD
 
 # The API's fixtures (a plugin module: a conftest.py here would shadow the root one for `from conftest`).
 pytest_plugins = ["api_fixtures"]

@@ -16,11 +16,12 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 from api_fixtures import add_user, api_settings, app_and_client, login
-from servers import eventually
 
 from marketdash.api.app import LISTENER_NAME
 from marketdash.api.read_cache import ReadCache
+from marketdash.core.backoff import Backoff
 from marketdash.core.db import open_listener
+from marketdash_testing.servers import eventually
 
 pytest_plugins = ["api_fixtures"]
 
@@ -149,7 +150,7 @@ async def test_the_listener_follows_real_notifications_and_is_bypassed_while_dow
         return await open_listener(migrated_db, LISTENER_NAME)
 
     cache, load = ReadCache(["watchlists"], max_age_s=FOREVER), Loads()
-    following = asyncio.create_task(cache.follow(connect, retry_s=0.05))
+    following = asyncio.create_task(cache.follow(connect, backoff=Backoff(0.05, 30.0)))
     try:
         assert await eventually(lambda: cache.listening, within_s=10)
         await cache.get("watchlists", 1, load)

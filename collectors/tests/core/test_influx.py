@@ -8,10 +8,10 @@ import time
 import httpx
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from servers import VictoriaMetrics, eventually, free_port
 
-from marketdash.core.influx import InfluxSettings, InfluxWriter, backoff_delay
+from marketdash.core.influx import InfluxSettings, InfluxWriter
 from marketdash.core.schema import BUCKET_MARKETS, TICKER
+from marketdash_testing.servers import VictoriaMetrics, eventually, free_port
 
 T0 = int(time.time() * 1000) - 3_600_000  # an hour ago: inside the server's retention, ms precision
 
@@ -156,10 +156,3 @@ async def test_retry_after_is_honoured_and_a_malformed_batch_is_dropped_and_coun
     assert seen[1][0] - seen[0][0] >= 0.25
     assert sample(registry, "marketdash_influx_points_written_total", bucket="markets") == 5
     assert sample(registry, "marketdash_influx_points_dropped_total", reason="rejected") == 7
-
-
-def test_backoff_is_capped_and_jittered() -> None:
-    delays = [backoff_delay(attempt, 0.5, 30) for attempt in range(40)]
-    assert all(0.25 <= d <= 30 for d in delays)
-    assert max(delays) > 15
-    assert len({round(d, 6) for d in delays[10:]}) > 1

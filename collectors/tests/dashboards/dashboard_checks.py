@@ -13,10 +13,10 @@ from typing import Any
 from grafana_sim import is_global, queries, used_variables, walk
 
 from marketdash.core.schema import BUCKET_MARKETS, MEASUREMENTS
-from marketdash.dashboards.datasources import MIXED, PROVISIONED
-from marketdash.dashboards.palette import PALETTES
-from marketdash.dashboards.plugins import NATIVE_PANELS, PINNED_PLUGINS
-from marketdash.dashboards.queries import RETENTION_POLICY, TIER_VARIABLE
+from marketdash_dashboards.datasources import MIXED, PROVISIONED
+from marketdash_dashboards.palette import PALETTES
+from marketdash_dashboards.plugins import NATIVE_PANELS, PINNED_PLUGINS
+from marketdash_dashboards.queries import RETENTION_POLICY, TIER_VARIABLE
 
 Model = Mapping[str, Any]
 _PROVISIONED = {ds.uid: ds.type for ds in PROVISIONED}

@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from servers import free_port
+
+from marketdash_testing.servers import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 COMMITTED = REPO / "files" / "grafana" / "dashboards"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from marketdash.dashboards.traffic import STARTUP_REQUESTS, Traffic, budget, traffic
+from marketdash_dashboards.traffic import STARTUP_REQUESTS, Traffic, budget, traffic
 
 
 def panel(**fields: Any) -> dict[str, Any]:

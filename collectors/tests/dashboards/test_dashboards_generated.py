@@ -10,15 +10,15 @@ from pathlib import Path
 
 from dashboard_fixtures import COMMITTED, REPO
 
-from marketdash.dashboards.render import rendered, stale
+from marketdash_dashboards.render import rendered, stale
 
 
 def test_committed_json_is_the_generators_output():
     wanted = rendered()
     committed = {path.name: path.read_text(encoding="utf-8") for path in COMMITTED.glob("*.json")}
-    assert sorted(committed) == sorted(wanted), "run: python -m marketdash.dashboards (from the repo root)"
+    assert sorted(committed) == sorted(wanted), "run: python -m marketdash_dashboards (from the repo root)"
     for filename, text in wanted.items():
-        assert committed[filename] == text, f"{filename} is stale: run python -m marketdash.dashboards"
+        assert committed[filename] == text, f"{filename} is stale: run python -m marketdash_dashboards"
 
 
 def test_every_dashboard_in_every_look():
@@ -30,7 +30,7 @@ def test_every_dashboard_in_every_look():
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "marketdash.dashboards", *args],
+        [sys.executable, "-m", "marketdash_dashboards", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -21,8 +21,8 @@ from dashboard_checks import (
 )
 from dashboard_fixtures import committed_models
 
-import marketdash.dashboards
-from marketdash.dashboards.palette import PALETTES
+import marketdash_dashboards
+from marketdash_dashboards.palette import PALETTES
 
 MODELS = committed_models()
 CHECKS = (
@@ -156,7 +156,7 @@ def test_refresh_rates_and_variables_of_r3():
 
 def test_generator_imports_only_the_schema_and_itself():
     """DESIGN.md: the dashboard generator depends on the schema module and its own palette, nothing else."""
-    package = Path(marketdash.dashboards.__file__).parent
+    package = Path(marketdash_dashboards.__file__).parent
     imported = set()
     for module in package.glob("*.py"):
         for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):

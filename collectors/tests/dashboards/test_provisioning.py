@@ -22,7 +22,7 @@ from dashboard_fixtures import COMMITTED, REPO, influxql_url  # noqa: F401 - fix
 from grafana_sim import FROM_MS, interpolate
 
 from marketdash.core.schema import BUCKETS, CANDLE, CHANGE, TICKER
-from marketdash.dashboards import provisioning
+from marketdash_dashboards import provisioning
 
 ROLE = REPO / "roles" / "grafana"
 DASHBOARDS_MOUNT = "/etc/grafana-dashboards"
@@ -152,7 +152,7 @@ def assert_caught(found: list[str], *fragments: str) -> None:
 def test_the_committed_contract_is_what_the_generator_writes() -> None:
     committed = (ROLE / "vars" / "contract.yml").read_text(encoding="utf-8")
     assert committed == provisioning.contract_text(), (
-        "roles/grafana/vars/contract.yml is stale: python -m marketdash.dashboards.provisioning contract"
+        "roles/grafana/vars/contract.yml is stale: python -m marketdash_dashboards.provisioning contract"
     )
 
 

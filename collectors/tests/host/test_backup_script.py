@@ -17,7 +17,8 @@ from types import ModuleType
 
 import httpx
 import pytest
-from servers import InfluxDB2, ServerUnavailableError, free_port
+
+from marketdash_testing.servers import InfluxDB2, ServerUnavailableError, free_port
 
 SCRIPT = Path(__file__).resolve().parents[3] / "roles" / "backup" / "files" / "bloomberg-backup.py"
 RESTIC = Path("/usr/bin/restic")

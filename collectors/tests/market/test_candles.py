@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from servers import eventually
-
 from marketdash.market.candles import MINUTE_MS, CandleBook, Row
+from marketdash_testing.servers import eventually
 
 M = MINUTE_MS
 # The exchange's candles, final: open time -> [open, high, low, close, volume].

@@ -8,17 +8,17 @@ import asyncio
 import time
 
 import pytest
-from fake_bybit import FakeBybit
-from fake_kraken import FakeKraken
-from local_exchange import MINUTE, LocalExchange
 from prometheus_client import CollectorRegistry
-from servers import VictoriaMetrics, eventually
 
 from marketdash.core.catalogue import catalogue_by_symbol
 from marketdash.core.influx import InfluxSettings, InfluxWriter
 from marketdash.market.metrics import FeederMetrics
 from marketdash.market.settings import MarketSettings
 from marketdash.market.streams import ExchangeFeed
+from marketdash_testing.fake_bybit import FakeBybit
+from marketdash_testing.fake_kraken import FakeKraken
+from marketdash_testing.local_exchange import MINUTE, LocalExchange
+from marketdash_testing.servers import VictoriaMetrics, eventually
 
 # Two hours ago, on a minute boundary: simulated minutes stay inside the store's retention and in the past.
 T = (int(time.time() * 1000) // MINUTE - 120) * MINUTE

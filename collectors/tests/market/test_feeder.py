@@ -12,14 +12,14 @@ import time
 import httpx
 import psycopg
 import pytest
-from fake_binance import FakeBinance
-from fake_providers import ScriptedHttp, yahoo_chart
-from servers import VictoriaMetrics, eventually, free_port
 
 from marketdash.api.migrations import migrate
 from marketdash.core.influx import InfluxSettings
 from marketdash.market.feeder import MarketFeeder
 from marketdash.market.settings import MarketSettings
+from marketdash_testing.fake_binance import FakeBinance
+from marketdash_testing.fake_providers import ScriptedHttp, yahoo_chart
+from marketdash_testing.servers import VictoriaMetrics, eventually, free_port, serving
 
 
 async def test_feeder_follows_the_watchlists_and_reports_on_metrics_and_healthz(
@@ -54,31 +54,31 @@ async def test_feeder_follows_the_watchlists_and_reports_on_metrics_and_healthz(
         metrics_port=port,
     )
     feeder = MarketFeeder(settings, InfluxSettings(url=victoria_metrics_server.url, flush_interval_s=0.1))
-    task = asyncio.create_task(feeder.run())
     try:
-        assert await eventually(lambda: exchange.subscribed_to("btcusdt@ticker"), 10)
-        await exchange.trade("BTC/USDT", 67000.0, 1.0, now_s * 1000)
-        assert await eventually(lambda: feeder.writer.last_success is not None, 10)
-        yahoo_written = {"source": "yahoo", "kind": "ticker"}
-        assert await eventually(
-            lambda: feeder.registry.get_sample_value("marketdash_market_messages_total", yahoo_written), 10
-        )
-        funding_written = {"source": "binance", "kind": "funding_rate"}
-        assert await eventually(
-            lambda: feeder.registry.get_sample_value("marketdash_market_messages_total", funding_written), 10
-        )
-        with psycopg.connect(postgres_db, autocommit=True) as conn:
-            conn.execute(
-                "UPDATE watchlists SET assets = %s WHERE id = %s", (json.dumps(["ETH/USDT"]), watchlist)
+        async with serving(feeder, settings):
+            assert await eventually(lambda: exchange.subscribed_to("btcusdt@ticker"), 10)
+            await exchange.trade("BTC/USDT", 67000.0, 1.0, now_s * 1000)
+            assert await eventually(lambda: feeder.writer.last_success is not None, 10)
+            yahoo_written = {"source": "yahoo", "kind": "ticker"}
+            assert await eventually(
+                lambda: feeder.registry.get_sample_value("marketdash_market_messages_total", yahoo_written),
+                10,
             )
-        assert await eventually(lambda: exchange.subscribed_to("ethusdt@kline_1m"), 10)
-        assert not exchange.subscribed_to("btcusdt")
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            health = await client.get("/healthz")
-            metrics = (await client.get("/metrics")).text
+            funding_written = {"source": "binance", "kind": "funding_rate"}
+            assert await eventually(
+                lambda: feeder.registry.get_sample_value("marketdash_market_messages_total", funding_written),
+                10,
+            )
+            with psycopg.connect(postgres_db, autocommit=True) as conn:
+                conn.execute(
+                    "UPDATE watchlists SET assets = %s WHERE id = %s", (json.dumps(["ETH/USDT"]), watchlist)
+                )
+            assert await eventually(lambda: exchange.subscribed_to("ethusdt@kline_1m"), 10)
+            assert not exchange.subscribed_to("btcusdt")
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                health = await client.get("/healthz")
+                metrics = (await client.get("/metrics")).text
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         await exchange.stop()
         await yahoo.stop()
 
@@ -125,30 +125,31 @@ async def test_a_stream_that_cannot_start_is_reported_and_an_unlisted_symbol_lef
         metrics_port=port,
     )
     feeder = MarketFeeder(settings, InfluxSettings(url=victoria_metrics_server.url, flush_interval_s=0.1))
-    task = asyncio.create_task(feeder.run())
 
     def sample(name: str, **labels: str) -> float:
         return feeder.registry.get_sample_value(name, labels) or 0.0
 
     try:
-        assert await eventually(lambda: exchange.subscribed_to("btcusdt@kline_1m"), 10)
-        assert not exchange.subscribed_to("ethusdt")
-        assert await eventually(
-            lambda: (
-                sample(
-                    "marketdash_market_reconnects_total", source="kraken", stream="candles", reason="error"
-                )
-                >= 2
-            ),
-            10,
-        )
-        await asyncio.sleep(0.6)  # past the grace
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            health = await client.get("/healthz")
-        unlisted = sample("marketdash_market_symbols_unlisted", source="binance", stream="candles")
+        async with serving(feeder, settings):
+            assert await eventually(lambda: exchange.subscribed_to("btcusdt@kline_1m"), 10)
+            assert not exchange.subscribed_to("ethusdt")
+            assert await eventually(
+                lambda: (
+                    sample(
+                        "marketdash_market_reconnects_total",
+                        source="kraken",
+                        stream="candles",
+                        reason="error",
+                    )
+                    >= 2
+                ),
+                10,
+            )
+            await asyncio.sleep(0.6)  # past the grace
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                health = await client.get("/healthz")
+            unlisted = sample("marketdash_market_symbols_unlisted", source="binance", stream="candles")
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         await exchange.stop()
 
     assert unlisted == 1

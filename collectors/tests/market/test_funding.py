@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 
-from fake_binance import FakeBinance
 from prometheus_client import CollectorRegistry
-from servers import VictoriaMetrics, eventually
 
 from marketdash.core.catalogue import catalogue_by_symbol
 from marketdash.core.influx import InfluxSettings, InfluxWriter
 from marketdash.market.funding import FundingPoller
 from marketdash.market.metrics import FeederMetrics
+from marketdash_testing.fake_binance import FakeBinance
+from marketdash_testing.servers import VictoriaMetrics, eventually
 
 
 async def test_funding_rates_of_listed_perpetuals_are_written(

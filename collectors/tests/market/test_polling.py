@@ -8,14 +8,14 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from fake_providers import YAHOO_NOT_FOUND, ScriptedHttp, yahoo_chart
 from prometheus_client import CollectorRegistry
-from servers import VictoriaMetrics, eventually
 
 from marketdash.core.catalogue import catalogue_by_symbol
 from marketdash.core.influx import InfluxSettings, InfluxWriter
 from marketdash.market.metrics import FeederMetrics
 from marketdash.market.polling import AlphaVantagePoller, CoinGeckoPoller, Poller, YahooPoller
+from marketdash_testing.fake_providers import YAHOO_NOT_FOUND, ScriptedHttp, yahoo_chart
+from marketdash_testing.servers import VictoriaMetrics, eventually
 
 NOW_S = int(time.time()) // 60 * 60 - 600
 HOUR, DAY = 3600, 86400

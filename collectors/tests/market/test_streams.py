@@ -12,15 +12,15 @@ from dataclasses import dataclass
 import ccxt.pro
 import pytest
 from ccxt.async_support.base.ws.cache import ArrayCacheByTimestamp
-from fake_binance import MINUTE, FakeBinance
 from prometheus_client import CollectorRegistry
-from servers import VictoriaMetrics, eventually, free_port
 
 from marketdash.core.catalogue import catalogue_by_symbol
 from marketdash.core.influx import InfluxSettings, InfluxWriter
 from marketdash.market.metrics import FeederMetrics
 from marketdash.market.settings import MarketSettings
 from marketdash.market.streams import ExchangeFeed, _ConnectionWatch
+from marketdash_testing.fake_binance import MINUTE, FakeBinance
+from marketdash_testing.servers import VictoriaMetrics, eventually, free_port
 
 # Two hours ago, on a minute boundary: simulated minutes stay inside the store's retention and in the past.
 T = (int(time.time() * 1000) // MINUTE - 120) * MINUTE

@@ -6,11 +6,12 @@ import asyncio
 import json
 
 import psycopg
-from servers import eventually, free_port
 
 from marketdash.api.migrations import migrate
+from marketdash.core.backoff import Backoff
 from marketdash.core.catalogue import Asset
 from marketdash.market.watchlist import WatchlistFollower, resolve
+from marketdash_testing.servers import eventually, free_port
 
 
 def symbols(assets: list[Asset]) -> list[str]:
@@ -59,7 +60,7 @@ async def test_unreachable_database_means_the_fallback_list() -> None:
 
     dsn = f"postgresql://nobody@127.0.0.1:{free_port()}/none"
     follower = WatchlistFollower(
-        dsn, ["XAU", "BTC/USDT"], on_change, exchanges=["binance"], backoff_initial_s=0.05, backoff_max_s=0.1
+        dsn, ["XAU", "BTC/USDT"], on_change, exchanges=["binance"], backoff=Backoff(0.05, 0.1)
     )
     task = asyncio.create_task(follower.run())
     try:

@@ -9,10 +9,10 @@ import signal
 import sys
 
 import httpx
-from news_servers import RECENT, HttpServer, Item, rss, static
-from servers import VictoriaMetrics, free_port
 
 from marketdash.news.sentiment import FinanceSentiment
+from marketdash_testing.news_servers import RECENT, HttpServer, Item, rss, static
+from marketdash_testing.servers import VictoriaMetrics, free_port
 
 HEADLINES = [
     ("Bitcoin plunges 10% as exchange hack drains $200M", "https://news.example/hack"),
@@ -91,4 +91,4 @@ async def test_the_service_writes_scores_to_influx_and_serves_metrics(
     assert healthz.status_code == 200
     logs = [json.loads(line) for line in stderr.decode().splitlines() if line.startswith("{")]
     assert sum(1 for entry in logs if entry["event"].startswith("source off")) == 2  # said once each
-    assert any(entry["event"] == "news feeder stopped" for entry in logs)
+    assert any(entry["event"] == "service stopped" and entry["service"] == "news" for entry in logs)

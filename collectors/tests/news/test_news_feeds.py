@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from news_servers import Item, atom, rss
 
 from marketdash.news.feeds import FeedRefusedError, parse_feed
+from marketdash_testing.news_servers import Item, atom, rss
 
 WHEN = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 

@@ -12,7 +12,6 @@ from email.utils import format_datetime
 
 import pytest
 from aiohttp import web
-from news_servers import HttpServer, conditional, static
 
 from marketdash.news.fetch import (
     BodyTooLargeError,
@@ -24,6 +23,7 @@ from marketdash.news.fetch import (
     Validators,
     parse_retry_after,
 )
+from marketdash_testing.news_servers import HttpServer, conditional, static
 
 LIMIT = 64 * 1024
 

@@ -13,16 +13,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
-from news_servers import RECENT, HttpServer, InfluxCapture, Item, atom, conditional, rss, static
 from prometheus_client import CollectorRegistry
 
-from marketdash.core.catalogue import load_catalogue
 from marketdash.core.influx import InfluxSettings, InfluxWriter
-from marketdash.news.fetch import Fetcher
-from marketdash.news.metrics import NewsMetrics
-from marketdash.news.service import NewsFeeder, build_sources
+from marketdash.news.service import NewsFeeder
 from marketdash.news.settings import NewsSettings
-from marketdash.news.store import StateStore
+from marketdash_testing.news_servers import (
+    RECENT,
+    HttpServer,
+    InfluxCapture,
+    Item,
+    atom,
+    conditional,
+    rss,
+    static,
+)
 
 
 class Clock:
@@ -51,31 +56,23 @@ class Rig:
 async def feeder(
     tmp_path: Path, influx_url: str, max_body_bytes: int = 256 * 1024, **settings: object
 ) -> AsyncIterator[Rig]:
-    registry = CollectorRegistry()
-    metrics = NewsMetrics(registry)
-    config = NewsSettings(data_dir=tmp_path, **settings)
-    writer = InfluxWriter(InfluxSettings(url=influx_url, token="t", flush_interval_s=0.05), registry)
-    fetcher = Fetcher(max_body_bytes=max_body_bytes, connect_timeout=1, read_timeout=1, total_timeout=1)
-    store = StateStore(tmp_path / "state.sqlite3")
-    clock = Clock()
-    news = NewsFeeder(
-        build_sources(config, metrics),
-        fetcher=fetcher,
-        store=store,
-        writer=writer,
-        catalogue=load_catalogue(),
-        metrics=metrics,
-        max_item_age_s=config.max_item_age_s,
-        clock=clock,
+    config = NewsSettings(
+        data_dir=tmp_path,
+        max_body_bytes=max_body_bytes,
+        connect_timeout_s=1,
+        read_timeout_s=1,
+        total_timeout_s=1,
+        **settings,
     )
-    await writer.start()
+    clock = Clock()
+    news = NewsFeeder(config, InfluxSettings(url=influx_url, token="t", flush_interval_s=0.05), clock=clock)
+    await news.writer.start()
     try:
-        yield Rig(news, writer, registry, clock)
+        yield Rig(news, news.writer, news.registry, clock)
     finally:
-        assert await writer.flush(5)
-        await writer.close()
-        await fetcher.aclose()
-        store.close()
+        assert await news.writer.flush(5)
+        await news.writer.close()
+        await news.close()
 
 
 def feeds(server: HttpServer, *names: str, **extra: object) -> list[dict[str, object]]:

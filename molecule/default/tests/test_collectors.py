@@ -81,6 +81,19 @@ def test_the_image_has_no_compiler_and_no_pip(host, image):
     assert probe.stdout.split() == ["none", str(UID)]
 
 
+def test_the_image_carries_the_services_and_no_deploy_or_test_tooling(host, image):
+    """The dashboards generator and the tests' servers live in marketdash-tooling, beside the package."""
+    services = ["marketdash.market", "marketdash.news", "marketdash.api", "marketdash.alerts"]
+    tooling = ["marketdash_dashboards", "marketdash_testing", "grafana_foundation_sdk"]
+    probe = host.run(
+        f"docker run --rm --entrypoint python {IMAGE}:{image[0]} -c "
+        "'import importlib.util as u, sys; print(*[m for m in sys.argv[1:] if u.find_spec(m)])' "
+        + " ".join(services + tooling)
+    )
+    assert probe.rc == 0, probe.stderr
+    assert probe.stdout.split() == services
+
+
 def test_the_started_services_are_healthy(host, started):
     for service in started:
         container = _container(host, service)

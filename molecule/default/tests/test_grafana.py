@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from marketdash.dashboards import provisioning
+from marketdash_dashboards import provisioning
 
 GRAFANA = "/opt/bloomberg/grafana"
 SECRETS = "/opt/bloomberg/secrets"

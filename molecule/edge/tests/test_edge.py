@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from marketdash.dashboards.traffic import of_directory
+from marketdash_dashboards.traffic import of_directory
 
 LIVE = "/etc/letsencrypt/live"
 # The digest of the nginx.conf nginx last took (the edge role's reload script writes it).

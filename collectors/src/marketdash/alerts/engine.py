@@ -27,7 +27,7 @@ from marketdash.alerts.settings import AlertSettings
 from marketdash.alerts.store import AlertStore, Due, RuleFollower
 from marketdash.core.catalogue import catalogue_by_symbol
 from marketdash.core.flux import FluxError, FluxReader
-from marketdash.core.influx import InfluxSettings, backoff_delay
+from marketdash.core.influx import InfluxSettings
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ class AlertEngine:
         self.store = AlertStore(settings.postgres_dsn, settings.max_notifications_per_user_hour)
         self.follower = RuleFollower(settings.postgres_dsn, self.set_rules)
         self.channels: dict[str, Channel] = build_channels(settings)
+        self.writer = None  # its records go to PostgreSQL (AlertStore)
         self.rules: dict[int, Rule] = {}
         self.states: dict[int, RuleState] = {}
         self.asset_classes = {symbol: asset.asset_class for symbol, asset in catalogue_by_symbol().items()}
@@ -248,7 +249,7 @@ class AlertEngine:
         attempt = event.attempts + 1
         extra = {"event": event.id, "channel": event.channel, "attempt": attempt, "error": str(exc)}
         if exc.retry and attempt < self.settings.delivery_attempts:
-            delay = backoff_delay(event.attempts, self.settings.retry_initial_s, self.settings.retry_max_s)
+            delay = self.settings.retry.delay(event.attempts)
             if exc.retry_after_s is not None:
                 # The server's own wish, within the engine's bounds.
                 delay = min(max(exc.retry_after_s, self.settings.retry_initial_s), self.settings.retry_max_s)
@@ -283,11 +284,11 @@ class AlertEngine:
         }
         return healthy, details
 
-    def stop(self) -> None:
-        """Stop evaluating and starting deliveries; `run` returns once those under way have ended."""
-        self._stopping.set()
-
-    async def run(self) -> None:
+    async def run(self, stop: asyncio.Event) -> None:
+        """Evaluate and deliver until `stop` is set; then start no delivery and return once those under way
+        have ended."""
+        self._stopping = stop
+        log.info("alert engine started")
         follower = asyncio.create_task(self.follower.run())
         try:
             # Nothing to evaluate until the rules are known.
@@ -303,7 +304,6 @@ class AlertEngine:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
-            await self.close()
 
     async def close(self) -> None:
         for task in list(self._deliveries.values()):

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from marketdash.core.addresses import parse_networks
+from marketdash.core.backoff import Backoff
+from marketdash.core.service import Port, ServiceSettings
 
 
-class AlertSettings(BaseSettings):
+class AlertSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="MARKETDASH_ALERTS_")
 
     postgres_dsn: str = ""
@@ -46,8 +48,11 @@ class AlertSettings(BaseSettings):
     # Networks a webhook may reach besides public addresses (CIDR list, JSON): a team's receiver on its LAN.
     webhook_allowed_networks: list[str] = []
 
-    metrics_host: str = "0.0.0.0"  # noqa: S104 - inside its container, scraped over the internal network
-    metrics_port: int = 9110
+    metrics_port: Port = 9110
+
+    @property
+    def retry(self) -> Backoff:
+        return Backoff(self.retry_initial_s, self.retry_max_s)
 
     @field_validator("webhook_allowed_networks")
     @classmethod

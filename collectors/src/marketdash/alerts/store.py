@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 
 from marketdash.alerts.message import Firing
 from marketdash.alerts.rules import Rule, RuleState
-from marketdash.core.influx import backoff_delay
+from marketdash.core.backoff import RECONNECT, Backoff
 from marketdash.core.notify import follow_channel
 
 log = logging.getLogger(__name__)
@@ -234,7 +234,7 @@ class RuleFollower:
         on_rules: Callable[[dict[int, Rule], dict[int, RuleState]], Awaitable[None]],
         *,
         recheck_s: float = 60.0,
-        backoff: tuple[float, float] = (1.0, 60.0),
+        backoff: Backoff = RECONNECT,
     ) -> None:
         self.dsn = dsn
         self.on_rules = on_rules
@@ -255,7 +255,7 @@ class RuleFollower:
             except (psycopg.Error, OSError) as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("alert rules unreadable", extra={"error": self.last_error})
-            await asyncio.sleep(backoff_delay(self._attempt, *self.backoff))
+            await asyncio.sleep(self.backoff.delay(self._attempt))
             self._attempt += 1
 
     async def _load(self, conn: psycopg.AsyncConnection[dict[str, Any]]) -> None:

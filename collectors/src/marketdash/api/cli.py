@@ -24,6 +24,7 @@ from marketdash.api.migrations import migrate
 from marketdash.api.models import Password, Role, Username
 from marketdash.api.settings import ApiSettings
 from marketdash.core.logging import configure_logging
+from marketdash.core.service import load_settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -105,7 +106,7 @@ def _accounts_command(settings: ApiSettings) -> int:
 def _served_app() -> FastAPI:
     from marketdash.api.app import create_app  # imported only to serve: the other commands start faster
 
-    settings = ApiSettings()
+    settings = load_settings(ApiSettings)
     configure_logging("api", settings.log_level)
     return create_app(settings)
 
@@ -173,7 +174,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = ApiSettings()
+    configure_logging("api")
+    settings = load_settings(ApiSettings)
     try:
         if args.command == "migrate":
             configure_logging("api", settings.log_level)

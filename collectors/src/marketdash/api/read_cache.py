@@ -29,13 +29,15 @@ from typing import Any, TypeVar
 import psycopg
 
 from marketdash.api.metrics import CACHE_LISTENING, CACHE_LOADS
-from marketdash.core.influx import backoff_delay
+from marketdash.core.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
 V = TypeVar("V")
 
 CHANNEL_SUFFIX = "_changed"
+# Listening again after the connection was lost: the API reads straight from PostgreSQL meanwhile.
+LISTEN_AGAIN = Backoff(1.0, 30.0)
 
 
 @dataclass
@@ -82,10 +84,13 @@ class ReadCache:
         CACHE_LISTENING.set(int(listening))
 
     async def follow(
-        self, connect: Callable[[], Awaitable[psycopg.AsyncConnection[Any]]], *, retry_s: float = 1.0
+        self,
+        connect: Callable[[], Awaitable[psycopg.AsyncConnection[Any]]],
+        *,
+        backoff: Backoff = LISTEN_AGAIN,
     ) -> None:
         """Listen to every table's channel and apply what arrives, forever; reconnect after an error
-        (capped back-off from retry_s), reading straight from the database meanwhile."""
+        (after `backoff`), reading straight from the database meanwhile."""
         attempt = 0
         while True:
             try:
@@ -106,5 +111,5 @@ class ReadCache:
                 )
             finally:
                 self.set_listening(False)
-            await asyncio.sleep(backoff_delay(attempt, retry_s, 30.0))
+            await asyncio.sleep(backoff.delay(attempt))
             attempt += 1

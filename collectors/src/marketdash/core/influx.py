@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import gzip
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -24,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from marketdash.core.backoff import Backoff
 from marketdash.core.schema import BUCKETS, ORG, PRECISION
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,10 @@ class InfluxSettings(BaseSettings):
     gzip: bool = True
     # Level 1 compresses line protocol ~8x at a fraction of level 6's CPU.
     gzip_level: int = Field(1, ge=1, le=9)
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(self.backoff_initial_s, self.backoff_max_s)
 
 
 class InfluxWriter:
@@ -253,7 +257,7 @@ class InfluxWriter:
                 return
             self.last_error = f"HTTP {status}: {text}" if status else text
             self._retries.inc()
-            delay = backoff_delay(attempt, self.settings.backoff_initial_s, self.settings.backoff_max_s)
+            delay = self.settings.backoff.delay(attempt)
             if retry_after is not None:
                 delay = min(max(delay, retry_after), self.settings.backoff_max_s)
             if attempt == 0 or attempt % 10 == 0:
@@ -280,12 +284,6 @@ class InfluxWriter:
                         return
             except (aiohttp.ClientError, TimeoutError, OSError):
                 continue
-
-
-def backoff_delay(attempt: int, initial: float, cap: float) -> float:
-    """Capped exponential back-off with "equal jitter": half fixed, half random, so retries spread out."""
-    ceiling = min(cap, initial * 2 ** min(attempt, 30))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not cryptography
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -1,9 +1,9 @@
-"""The market feeder: watchlists in, streams and pollers following them, one writer out, /metrics."""
+"""The market feeder: watchlists in, streams and pollers following them, one writer out (a service of
+`marketdash.core.service`)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from marketdash.core.catalogue import Asset
 from marketdash.core.influx import InfluxSettings, InfluxWriter
-from marketdash.core.metrics import serve_metrics
+from marketdash.core.service import until_stopped
 from marketdash.market.exchanges import PERPETUALS
 from marketdash.market.funding import FundingPoller
 from marketdash.market.metrics import FeederMetrics
@@ -57,7 +57,7 @@ class MarketFeeder:
                 name,
                 settings.exchange_urls.get(PERPETUALS[name][0]),
                 settings.funding_every_s,
-                backoff=(settings.backoff_initial_s, settings.backoff_max_s),
+                backoff=settings.backoff,
                 **common,
             )
             for name in settings.funding_exchanges
@@ -67,8 +67,7 @@ class MarketFeeder:
             settings.fallback_symbols,
             self.follow,
             exchanges=settings.exchanges,
-            backoff_initial_s=settings.backoff_initial_s,
-            backoff_max_s=settings.backoff_max_s,
+            backoff=settings.backoff,
         )
         self.started = time.time()
 
@@ -81,26 +80,15 @@ class MarketFeeder:
             # Staggered: a change of watchlist must not open every exchange's sockets at once.
             await asyncio.sleep(self.settings.stagger_s)
 
-    async def run(self) -> None:
-        """Run until cancelled, then stop the sources and write what they delivered."""
-        await self.writer.start()
-        runner = await serve_metrics(
-            self.registry, self.health, self.settings.metrics_host, self.settings.metrics_port
-        )
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info("market feeder started", extra={"exchanges": self.settings.exchanges})
         tasks = [asyncio.create_task(self.watchlists.run(), name="watchlists")]
         tasks += [asyncio.create_task(p.run(), name=f"poll-{p.provider}") for p in self.pollers]
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            for feed in self.feeds:
-                await feed.close()
-            await self.writer.close(within_s=10)
-            await runner.cleanup()
+        await until_stopped(stop, tasks)
+
+    async def close(self) -> None:
+        for feed in self.feeds:
+            await feed.close()
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         now = time.time()

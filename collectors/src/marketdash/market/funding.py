@@ -14,8 +14,9 @@ from typing import Any
 
 import ccxt.pro
 
+from marketdash.core.backoff import RECONNECT, Backoff
 from marketdash.core.catalogue import Asset
-from marketdash.core.influx import InfluxWriter, backoff_delay
+from marketdash.core.influx import InfluxWriter
 from marketdash.core.schema import FUNDING, SchemaError
 from marketdash.market.exchanges import PERPETUALS, build_exchange
 from marketdash.market.metrics import FeederMetrics
@@ -31,7 +32,7 @@ class FundingPoller:
         every_s: float,
         writer: InfluxWriter,
         metrics: FeederMetrics,
-        backoff: tuple[float, float] = (1.0, 60.0),
+        backoff: Backoff = RECONNECT,
     ) -> None:
         self.exchange_id = exchange_id
         self.provider = f"{exchange_id}_funding"
@@ -65,7 +66,7 @@ class FundingPoller:
                     reason = "network" if isinstance(exc, ccxt.NetworkError) else "http_error"
                     self.metrics.poll_errors.labels(self.provider, reason).inc()
                     log.warning("funding rates failed", extra={"source": self.exchange_id, "error": str(exc)})
-                    await asyncio.sleep(backoff_delay(attempt, *self.backoff))
+                    await asyncio.sleep(self.backoff.delay(attempt))
                     attempt += 1
                     continue
                 attempt = 0

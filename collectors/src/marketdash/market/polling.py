@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 
+from marketdash.core.backoff import Backoff
 from marketdash.core.catalogue import Asset
 from marketdash.core.influx import InfluxWriter
 from marketdash.core.schema import CANDLE, CHANGE, MARKET_CAP, TICKER, SchemaError
@@ -51,7 +52,9 @@ class Poller:
         self.metrics = metrics
         self.assets: list[Asset] = []
         self.last_success: float | None = None
-        self._slowdown = 1.0
+        # A round of polls takes every_s; each rate-limited answer in a row doubles that, up to 8 times.
+        self.pacing = Backoff(every_s, every_s * 8)
+        self.rate_limited = 0
         self._session: aiohttp.ClientSession | None = None
 
     def serves(self, asset: Asset) -> bool:
@@ -78,7 +81,7 @@ class Poller:
                 for batch in batches:
                     started = time.monotonic()
                     pause = await self.poll_safely(batch)
-                    spacing = self.every_s * self._slowdown / len(batches)
+                    spacing = self.pacing.ceiling(self.rate_limited) / len(batches)
                     await asyncio.sleep(max(pause, spacing - (time.monotonic() - started)))
 
     async def poll_safely(self, batch: list[Asset]) -> float:
@@ -86,9 +89,10 @@ class Poller:
         try:
             await self.poll(batch)
         except RateLimited as limited:
-            self._slowdown = min(self._slowdown * 2, 8.0)
+            self.rate_limited += 1
             self.metrics.poll_errors.labels(self.provider, "http_429").inc()
-            log.warning("rate limited", extra={"provider": self.provider, "slowdown": self._slowdown})
+            round_s = self.pacing.ceiling(self.rate_limited)
+            log.warning("rate limited", extra={"provider": self.provider, "round_s": round_s})
             return limited.retry_after or 0.0
         except (MalformedError, SchemaError, KeyError, IndexError, TypeError, ValueError) as exc:
             self.metrics.poll_errors.labels(self.provider, "malformed").inc()
@@ -104,7 +108,7 @@ class Poller:
                 "unreachable", extra={"provider": self.provider, "error": f"{type(exc).__name__}: {exc}"}
             )
         else:
-            self._slowdown = 1.0
+            self.rate_limited = 0
             self.last_success = time.time()
         return 0.0
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from marketdash.core.backoff import Backoff
+from marketdash.core.service import Port, ServiceSettings
 from marketdash.market.exchanges import PERPETUALS, why_not_streamable
 
 
-class MarketSettings(BaseSettings):
+class MarketSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="MARKETDASH_MARKET_")
 
     # ccxt exchange ids streamed over websockets.
@@ -51,8 +53,11 @@ class MarketSettings(BaseSettings):
     alphavantage_every_s: float = Field(3600.0, gt=0)
     coingecko_url: str = "https://api.coingecko.com"
     coingecko_every_s: float = Field(60.0, gt=0)
-    metrics_host: str = "0.0.0.0"  # noqa: S104 - inside its container, scraped over the internal network
-    metrics_port: int = 9108
+    metrics_port: Port = 9108
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(self.backoff_initial_s, self.backoff_max_s)
 
     @field_validator("exchanges")
     @classmethod

@@ -19,7 +19,7 @@ from typing import Any
 import ccxt.pro
 
 from marketdash.core.catalogue import Asset
-from marketdash.core.influx import InfluxWriter, backoff_delay
+from marketdash.core.influx import InfluxWriter
 from marketdash.core.schema import CANDLE, TICKER, SchemaError, Series
 from marketdash.market.candles import MINUTE_MS, CandleBook, Row
 from marketdash.market.exchanges import build_exchange
@@ -74,9 +74,7 @@ class ExchangeFeed:
             self._write_candle,
             settings.initial_backfill_min,
             slots=settings.backfill_slots,
-            retry_delay=lambda attempt: backoff_delay(
-                attempt, settings.backoff_initial_s, settings.backoff_max_s
-            ),
+            retry_delay=settings.backoff.delay,
             report=self._backfill_reported,
         )
         # The book's counters as last added to the metrics.
@@ -199,7 +197,7 @@ class ExchangeFeed:
             if self.last_update.get(stream) != delivered_before:
                 attempt = 0  # it worked for a while: start the back-off over
             if reason != "planned":
-                delay = backoff_delay(attempt, self.settings.backoff_initial_s, self.settings.backoff_max_s)
+                delay = self.settings.backoff.delay(attempt)
                 attempt += 1
                 log.info(
                     "stream reconnecting",

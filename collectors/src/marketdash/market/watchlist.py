@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import psycopg
 
+from marketdash.core.backoff import RECONNECT, Backoff
 from marketdash.core.catalogue import UNCATALOGUED_SPELLING, Asset, catalogue_by_symbol, uncatalogued_asset
-from marketdash.core.influx import backoff_delay
 from marketdash.core.notify import follow_channel
 
 log = logging.getLogger(__name__)
@@ -51,15 +51,14 @@ class WatchlistFollower:
         *,
         exchanges: Iterable[str],
         recheck_s: float = 60.0,
-        backoff_initial_s: float = 1.0,
-        backoff_max_s: float = 60.0,
+        backoff: Backoff = RECONNECT,
     ) -> None:
         self.dsn = dsn
         self.exchanges = tuple(exchanges)
         self.fallback = resolve(fallback, self.exchanges)
         self.on_change = on_change
         self.recheck_s = recheck_s
-        self.backoff = (backoff_initial_s, backoff_max_s)
+        self.backoff = backoff
         self.current: list[Asset] | None = None
         # "database" or "fallback": /healthz shows which one the feeder is following.
         self.origin = "none"
@@ -75,7 +74,7 @@ class WatchlistFollower:
                 await self._apply(self.fallback, "fallback")
             elif self.origin == "database":
                 self.origin = "last_known"  # keep collecting what the watchlists held
-            await asyncio.sleep(backoff_delay(self._attempt, *self.backoff))
+            await asyncio.sleep(self.backoff.delay(self._attempt))
             self._attempt += 1
 
     async def _listen(self) -> None:

@@ -9,6 +9,8 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
+from marketdash.core.backoff import Backoff
+
 
 @dataclass
 class RateBudget:
@@ -60,10 +62,9 @@ class SourceSchedule:
     def failed(self, now: float, retry_after: float | None = None) -> float:
         """Record a failure; returns the delay chosen before the next attempt."""
         self.failures += 1
-        # Exponential from the source's own interval, jittered so that sources failing together (our
-        # network went down) do not come back in lock-step; a server's Retry-After is a floor.
-        backoff = min(self.max_backoff_s, self.interval_s * 2**self.failures)
-        delay = backoff * self.rng.uniform(0.8, 1.0)
+        # From the source's own interval (the first failure waits twice that); a server's Retry-After is
+        # a floor, up to a day (NewsAPI's free plan counts its requests by the day).
+        delay = Backoff(self.interval_s, self.max_backoff_s).delay(self.failures, self.rng)
         if retry_after is not None:
             delay = max(delay, min(retry_after, 24 * 3600.0))
         self.next_due = now + delay

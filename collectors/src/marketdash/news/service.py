@@ -5,6 +5,7 @@ Parsing and scoring run in worker threads, the rest (the de-duplication store, t
 loop, which stays free for the other sources and /healthz while a large feed is read.
 A source failing in any way (network, HTTP status, refused or unusable body) backs off on its own and
 never stops the others; a malformed feed still yields the entries that could be read.
+It runs in the collectors' service shell (`marketdash.core.service`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
-from marketdash.core.catalogue import Asset
-from marketdash.core.influx import InfluxWriter
+from prometheus_client import CollectorRegistry
+
+from marketdash.core.catalogue import Asset, load_catalogue
+from marketdash.core.influx import InfluxSettings, InfluxWriter
 from marketdash.core.schema import BUCKET_NEWS, NEWS, NEWS_MENTION
+from marketdash.core.service import until_stopped
 from marketdash.news.feeds import FeedRefusedError
 from marketdash.news.fetch import Fetcher, FetchError
 from marketdash.news.items import NewsItem, RawEntry, normalise
@@ -33,6 +38,9 @@ from marketdash.news.store import StateStore
 from marketdash.news.tagging import AssetTagger
 
 log = logging.getLogger(__name__)
+
+# A source failing this many polls in a row counts as down for /healthz.
+DOWN_AFTER_FAILURES = 3
 
 
 @dataclass
@@ -136,27 +144,41 @@ def news_lines(item: NewsItem, assets: dict[str, Asset]) -> list[str]:
 class NewsFeeder:
     def __init__(
         self,
-        sources: Iterable[ScheduledSource],
+        settings: NewsSettings,
+        influx: InfluxSettings,
+        registry: CollectorRegistry | None = None,
         *,
-        fetcher: Fetcher,
-        store: StateStore,
-        writer: InfluxWriter,
-        catalogue: Iterable[Asset],
-        metrics: NewsMetrics,
-        max_item_age_s: float,
-        sentiment: FinanceSentiment | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.sources = list(sources)
-        self.fetcher = fetcher
-        self.store = store
-        self.writer = writer
-        self.assets = {asset.symbol: asset for asset in catalogue}
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.metrics = NewsMetrics(self.registry)
+        self.sources = build_sources(settings, self.metrics)
+        if not self.sources:
+            log.warning("no news source configured: set MARKETDASH_NEWS_FEEDS or an API key")
+        self.fetcher = Fetcher(
+            max_body_bytes=settings.max_body_bytes,
+            connect_timeout=settings.connect_timeout_s,
+            read_timeout=settings.read_timeout_s,
+            total_timeout=settings.total_timeout_s,
+        )
+        self.store = StateStore(settings.data_dir / "news-state.sqlite3", settings.dedup_retention_s)
+        self.writer = InfluxWriter(influx, self.registry)
+        self.assets = {asset.symbol: asset for asset in load_catalogue()}
         self.tagger = AssetTagger(self.assets.values())
-        self.sentiment = sentiment or FinanceSentiment()
-        self.metrics = metrics
-        self.max_item_age_s = max_item_age_s
+        self.sentiment = FinanceSentiment()
+        self.max_item_age_s = settings.max_item_age_s
         self.clock = clock
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        sources = {entry.source.name: {"failures": entry.schedule.failures} for entry in self.sources}
+        down = [name for name, state in sources.items() if state["failures"] >= DOWN_AFTER_FAILURES]
+        # Unhealthy only when every source is down: one dead feed is a metric and a log line, not a restart.
+        healthy = not sources or len(down) < len(sources)
+        return healthy, {"sources": sources, "influx_error": self.writer.last_error}
+
+    async def close(self) -> None:
+        await self.fetcher.aclose()
+        self.store.close()
 
     def source(self, name: str) -> ScheduledSource:
         return next(entry for entry in self.sources if entry.source.name == name)
@@ -278,17 +300,13 @@ class NewsFeeder:
     async def run(self, stop: asyncio.Event) -> None:
         """Poll every source on its schedule until `stop` is set; a poll in flight then is abandoned (what
         it already queued is written by the writer's close), so shutdown never waits for a slow source."""
+        log.info("news feeder started", extra={"sources": [entry.source.name for entry in self.sources]})
         tasks = [
             asyncio.create_task(self._run_source(entry, stop), name=f"news-{entry.source.name}")
             for entry in self.sources
         ]
         tasks.append(asyncio.create_task(self._prune_daily(stop), name="news-prune"))
-        try:
-            await stop.wait()
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await until_stopped(stop, tasks)
 
     async def _sleep_until(self, when: float, stop: asyncio.Event) -> bool:
         """False if `stop` was set meanwhile."""

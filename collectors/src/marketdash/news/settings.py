@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from marketdash.core.service import Port, ServiceSettings
 
 
 class FeedConfig(BaseModel):
@@ -20,7 +22,7 @@ class FeedConfig(BaseModel):
     window_s: float = Field(3600.0, gt=0)
 
 
-class NewsSettings(BaseSettings):
+class NewsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="MARKETDASH_NEWS_")
 
     feeds: list[FeedConfig] = []
@@ -52,6 +54,4 @@ class NewsSettings(BaseSettings):
     # De-duplication keys are kept this long after an item was last seen in any source.
     dedup_retention_s: float = Field(30 * 86400.0, gt=0)
 
-    metrics_host: str = "0.0.0.0"  # noqa: S104 — inside its container, published on 127.0.0.1 by Compose
-    metrics_port: int = Field(9103, ge=1, le=65535)
-    log_level: str = "INFO"
+    metrics_port: Port = 9103

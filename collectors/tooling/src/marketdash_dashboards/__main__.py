@@ -1,4 +1,4 @@
-"""`python -m marketdash.dashboards [--out DIR] [--check]`: write (or check) the provisioned JSON."""
+"""`python -m marketdash_dashboards [--out DIR] [--check]`: write (or check) the provisioned JSON."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ DEFAULT_OUT = Path("files/grafana/dashboards")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m marketdash.dashboards", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m marketdash_dashboards", description=__doc__)
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help="default: %(default)s (run from the repo root)"
     )
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         for filename in outdated:
             print(f"stale: {args.out / filename}", file=sys.stderr)
         if outdated:
-            print("regenerate with: python -m marketdash.dashboards", file=sys.stderr)
+            print("regenerate with: python -m marketdash_dashboards", file=sys.stderr)
         return 1 if outdated else 0
     for filename in write(args.out):
         print(f"wrote {args.out / filename}")

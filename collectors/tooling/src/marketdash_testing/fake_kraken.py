@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import web
-from local_exchange import MINUTE, LocalExchange
+
+from marketdash_testing.local_exchange import MINUTE, LocalExchange
 
 # Kraken's own ids of the assets whose codes it spells differently (the others are the code itself).
 _KRAKEN_IDS = {"BTC": "XXBT", "ETH": "XETH", "USD": "ZUSD", "EUR": "ZEUR"}

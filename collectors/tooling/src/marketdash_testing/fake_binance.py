@@ -16,7 +16,8 @@ import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from local_exchange import MINUTE, Candle, LocalExchange
+
+from marketdash_testing.local_exchange import MINUTE, Candle, LocalExchange
 
 
 def market_id(symbol: str) -> str:

@@ -17,7 +17,8 @@ import time
 from dataclasses import dataclass
 
 from aiohttp import web
-from local_exchange import MINUTE, LocalExchange
+
+from marketdash_testing.local_exchange import MINUTE, LocalExchange
 
 
 def market_id(symbol: str) -> str:

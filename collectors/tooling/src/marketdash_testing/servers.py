@@ -1,8 +1,5 @@
-"""Real servers started by the tests and the benches themselves, on 127.0.0.1 only.
-
-A plain module (importable as `servers`: pytest puts this folder on the path) rather than conftest.py, whose
-module name every test folder's conftest.py would shadow.
-"""
+"""Real servers started by the tests and the benches themselves, on 127.0.0.1 only, and the helpers to wait
+on them and to run a service as its process does."""
 
 from __future__ import annotations
 
@@ -17,13 +14,14 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import httpx
 
 from marketdash.core.flux import parse_flux_csv
+from marketdash.core.service import Service, ServiceSettings, serve
 
 
 class ServerUnavailableError(RuntimeError):
@@ -50,6 +48,19 @@ async def eventually(predicate: Callable[[], bool | Awaitable[bool]], within_s: 
             return True
         await asyncio.sleep(0.02)
     return await holds()
+
+
+@asynccontextmanager
+async def serving(service: Service, settings: ServiceSettings) -> AsyncIterator[asyncio.Task[None]]:
+    """The service run as its process runs it (`marketdash.core.service.serve`), stopped at the end of the
+    block as SIGTERM stops it; an error the service ended with is raised there."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(service, settings, stop))
+    try:
+        yield task
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
 
 
 def _postgres_bindir() -> Path:

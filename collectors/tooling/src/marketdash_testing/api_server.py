@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
-from servers import free_port
+
+from marketdash_testing.servers import free_port
 
 # The password of every user the API tests create.
 PASSWORD = "correct horse battery"

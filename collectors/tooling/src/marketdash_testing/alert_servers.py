@@ -15,7 +15,8 @@ from typing import Any
 
 from aiohttp import web
 from aiosmtpd.controller import Controller
-from servers import free_port
+
+from marketdash_testing.servers import free_port
 
 
 class _Inbox:
