@@ -131,7 +131,7 @@ async def _run(args: argparse.Namespace, dsn: str, influx: InfluxDB2) -> None:
     await receiver.start()
     symbols = _symbols(args.symbols)
     _prepare_rules(dsn, symbols, args.rules, f"{receiver.url}/hook")
-    influx.create_bucket(BUCKET_MARKETS)
+    influx.bucket(BUCKET_MARKETS)
     settings = AlertSettings(
         postgres_dsn=dsn.replace("://postgres@", "://marketdash_alerts@", 1),
         webhook_allowed_networks=["127.0.0.1/32"],
