@@ -34,10 +34,12 @@ lint: setup
 	ruff check .
 	ruff format --check collectors bench molecule tests scripts
 
-# pytest exits 5 when it collected nothing: that is a failure here, never a pass.
+# pytest exits 5 when it collected nothing: that is a failure here, never a pass. Each run's output is
+# also kept in .cache/ for scripts/test-failures.sh.
 pytest: setup system-packages test-servers
-	cd collectors && pytest || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no test in collectors/" >&2; exit $$rc; }
-	pytest tests || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no test in tests/" >&2; exit $$rc; }
+	mkdir -p .cache
+	cd collectors && pytest | tee ../.cache/pytest-collectors.log || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no test in collectors/" >&2; exit $$rc; }
+	pytest tests | tee .cache/pytest-tests.log || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no test in tests/" >&2; exit $$rc; }
 
 molecule: setup system-packages test-servers
 	scripts/ensure-docker.sh
@@ -46,9 +48,10 @@ molecule: setup system-packages test-servers
 
 # The linters first (a quick no); then the Python tests beside Molecule, whose targets spend most of their
 # time waiting: the run ends with the longer of the two instead of their sum. Each one's output is printed
-# whole when it ends.
+# whole when it ends; a failure ends with the lines that say what failed, wherever they were printed.
 test: lint
-	$(MAKE) --no-print-directory -j2 --output-sync=target pytest molecule
+	rm -f .cache/pytest-*.log .cache/molecule-logs/*.rc
+	$(MAKE) --no-print-directory -j2 --output-sync=target pytest molecule || { scripts/test-failures.sh; exit 1; }
 
 sandbox: setup test-servers
 	scripts/ensure-docker.sh

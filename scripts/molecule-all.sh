@@ -25,6 +25,7 @@ for scenario in "${scenarios[@]}"; do
     molecule test -s "$scenario" >"$logs/$scenario.log" 2>&1
     rc=$?
     echo $((SECONDS - start)) >"$logs/$scenario.seconds"
+    echo "$rc" >"$logs/$scenario.rc"
     exit $rc
   ) &
   pids[$scenario]=$!

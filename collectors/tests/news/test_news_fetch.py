@@ -186,7 +186,8 @@ async def test_a_server_trickling_bytes_hits_the_overall_deadline():
         with pytest.raises(FetchTimeoutError):
             await client.get(server.url("/slow"))
         await client.aclose()
-    assert time.monotonic() - started < 3
+    # Cut at the 1 s deadline, not after the 10 s the trickle lasts; the margin is for a loaded machine.
+    assert time.monotonic() - started < 6
 
 
 async def test_429_carries_its_retry_after_and_errors_are_fetch_errors():
