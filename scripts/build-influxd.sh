@@ -12,6 +12,7 @@
 # proxy), and libflux is compiled with the installed stable Rust instead of the 1.72 pinned in flux's
 # rust-toolchain file (rustup cannot fetch toolchains from here), with lints capped at warnings.
 set -euo pipefail
+source "$(dirname "$0")/progress.sh"
 
 version=${INFLUXDB_VERSION:-v2.7.12}
 cache=${BLOOMBERG_TOOLS_CACHE:-$HOME/.cache/bloomberg-tools}
@@ -83,9 +84,10 @@ esac
 WRAPPER
 chmod +x "$work/tools/rustc-cap-lints"
 export RUSTC_WRAPPER="$work/tools/rustc-cap-lints"
-echo "build-influxd: compiling influxd $version (libflux with $(cargo --version); 20-40 min on 2 cores)" >&2
 mkdir -p "$work/out/bin"
-go build \
+run_logged "build-influxd: compiling influxd $version (libflux with $(cargo --version))" "20-40 min on 2 cores" \
+  "$cache/influxd-build.log" \
+  go build \
   -tags sqlite_foreign_keys,sqlite_json \
   -ldflags "-s -w -X main.version=$version -X main.commit=proxy-${version}" \
   -o "$work/out/bin/influxd" ./cmd/influxd

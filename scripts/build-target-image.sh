@@ -3,6 +3,7 @@
 # Debian's mirror (no registry image can be pulled here). Cached: rebuilt only when missing or when this
 # script changed (its hash is kept as an image label).
 set -euo pipefail
+source "$(dirname "$0")/progress.sh"
 
 image=${BLOOMBERG_TARGET_IMAGE:-bloomberg-target:debian12}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -32,11 +33,11 @@ fi
 root=$(mktemp -d /var/tmp/bloomberg-rootfs.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 
-echo "build-target-image: debootstrap bookworm into $root (about a minute)" >&2
 # What a freshly provisioned cloud VPS has: systemd as PID 1, Python for Ansible, sshd, sudo.
-debootstrap --variant=minbase \
+run_logged "build-target-image: debootstrap bookworm into $root" "1-3 min" /var/tmp/bloomberg-debootstrap.log \
+  debootstrap --variant=minbase \
   --include=python3,python3-apt,systemd,systemd-sysv,dbus,sudo,iproute2,ca-certificates,openssh-server,gnupg \
-  bookworm "$root" "$mirror" >/dev/null
+  bookworm "$root" "$mirror"
 
 cat >"$root/etc/apt/sources.list" <<SOURCES
 deb $mirror bookworm main
