@@ -1,4 +1,5 @@
-"""Fixtures shared by every service's tests: real servers started by the test run itself (see servers.py)."""
+"""Fixtures shared by every service's tests: real servers started by the test run itself
+(marketdash_testing.servers)."""
 
 from __future__ import annotations
 

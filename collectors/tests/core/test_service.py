@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from marketdash.core.influx import InfluxSettings, InfluxWriter
 from marketdash.core.schema import BUCKET_MARKETS, TICKER
-from marketdash.core.service import ServiceSettings, serve, until_stopped
+from marketdash.core.service import PartEndedError, ServiceSettings, serve, until_stopped
 from marketdash_testing.servers import VictoriaMetrics, eventually, free_port
 
 
@@ -74,6 +74,27 @@ async def test_a_stopped_service_closes_then_its_writer_writes_everything_it_que
     assert sum(len(samples) for samples in stored.values()) == service.written
 
 
+class BrokenClose(Ticking):
+    async def close(self) -> None:
+        raise OSError("the exchange client would not close")
+
+
+async def test_the_writer_still_writes_what_was_queued_when_closing_the_service_fails(
+    victoria_metrics_server: VictoriaMetrics,
+) -> None:
+    service = BrokenClose(InfluxSettings(url=victoria_metrics_server.url, flush_interval_s=30))
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        serve(service, ServiceSettings(metrics_host="127.0.0.1", metrics_port=free_port()), stop)
+    )
+    assert await eventually(lambda: service.written >= 20, 10)
+    stop.set()
+    with pytest.raises(OSError, match="would not close"):
+        await asyncio.wait_for(task, 15)
+    stored = victoria_metrics_server.export('{__name__="ticker_last",source="shell"}')
+    assert sum(len(samples) for samples in stored.values()) == service.written
+
+
 async def test_a_part_that_fails_stops_the_others_and_its_error_is_raised() -> None:
     cancelled = asyncio.Event()
 
@@ -90,6 +111,14 @@ async def test_a_part_that_fails_stops_the_others_and_its_error_is_raised() -> N
     with pytest.raises(RuntimeError, match="the exchange client broke"):
         await until_stopped(asyncio.Event(), [asyncio.create_task(forever()), asyncio.create_task(failing())])
     assert cancelled.is_set()
+
+
+async def test_a_part_that_ends_without_an_error_before_the_stop_is_a_failure_too() -> None:
+    async def gives_up() -> None:
+        await asyncio.sleep(0.01)
+
+    with pytest.raises(PartEndedError, match="watchlists ended"):
+        await until_stopped(asyncio.Event(), [asyncio.create_task(gives_up(), name="watchlists")])
 
 
 async def test_the_stop_event_cancels_the_parts_and_returns() -> None:
@@ -121,6 +150,17 @@ def test_a_service_that_cannot_start_logs_why_and_exits_1(tmp_path) -> None:
     assert len(failed) == 1
     assert failed[0]["service"] == "news"
     assert "address already in use" in failed[0]["exception"].lower()
+
+
+def test_an_unknown_log_level_is_refused_by_name() -> None:
+    env = {**os.environ, "MARKETDASH_ALERTS_LOG_LEVEL": "verbose"}
+    run = subprocess.run(
+        [sys.executable, "-m", "marketdash.alerts"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 2, run.stderr[-2000:]
+    refused = [json.loads(line) for line in run.stderr.splitlines() if "setting refused" in line]
+    assert [entry["setting"] for entry in refused] == ["MARKETDASH_ALERTS_LOG_LEVEL"]
+    assert "'verbose' is not a log level" in refused[0]["error"]
 
 
 def test_help_names_the_settings_and_starts_nothing() -> None:

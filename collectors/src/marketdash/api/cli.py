@@ -174,7 +174,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    configure_logging("api")
+    # Warnings and errors only until a command says otherwise: Ansible shows these commands' stderr.
+    configure_logging("api", "WARNING")
     settings = load_settings(ApiSettings)
     try:
         if args.command == "migrate":

@@ -5,12 +5,13 @@ log line naming its variable, then exit 2), JSON logs at the service's `LOG_LEVE
 turned into one stop event, then `serve`. `serve` is the lifecycle, the same in production, tests and
 benchmarks, in this order so that nothing a source delivered is lost on a stop:
 
-1. the service's InfluxDB writer starts (if it has one);
-2. /metrics and /healthz are served from the service's registry and `health()`;
+1. /metrics and /healthz are served from the service's registry and `health()`;
+2. the service's InfluxDB writer starts (if it has one);
 3. `service.run(stop)` works until `stop` is set; if it raises instead, the error is logged and the
    process exits 1, for Docker to restart it;
 4. `service.close()` releases what the service opened (sockets, files, database connections);
-5. the writer writes what is still queued, for at most WRITER_FLUSH_S, and closes;
+5. the writer writes what is still queued, for at most WRITER_FLUSH_S, and closes, even when the close
+   before it failed;
 6. /metrics and /healthz stop.
 
 The API runs in uvicorn, which owns its signals and workers and serves its own /metrics and /healthz; it
@@ -21,13 +22,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any, Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsError
 
 from marketdash.core.influx import InfluxSettings, InfluxWriter
@@ -55,6 +57,13 @@ class ServiceSettings(BaseSettings):
     metrics_port: Port
     log_level: str = "INFO"
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, level: str) -> str:
+        if level.upper() not in logging.getLevelNamesMapping():
+            raise ValueError(f"{level!r} is not a log level: DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level.upper()
+
 
 S = TypeVar("S", bound=ServiceSettings)
 
@@ -74,38 +83,53 @@ class Service(Protocol):
 
 
 async def serve(service: Service, settings: ServiceSettings, stop: asyncio.Event) -> None:
-    writer = service.writer
-    if writer is not None:
-        await writer.start()
-    runner = await serve_metrics(
-        service.registry, service.health, settings.metrics_host, settings.metrics_port
-    )
-    try:
-        try:
-            await service.run(stop)
-        finally:
-            await service.close()
-            if writer is not None:
-                await writer.close(within_s=WRITER_FLUSH_S)
-    finally:
-        await runner.cleanup()
+    # Each step's undoing is pushed as it starts; they run in the reverse order, every one of them even if
+    # another raised.
+    async with contextlib.AsyncExitStack() as undo:
+        runner = await serve_metrics(
+            service.registry, service.health, settings.metrics_host, settings.metrics_port
+        )
+        undo.push_async_callback(runner.cleanup)
+        writer = service.writer
+        if writer is not None:
+            await writer.start()
+            undo.push_async_callback(writer.close, WRITER_FLUSH_S)
+        undo.push_async_callback(service.close)
+        await service.run(stop)
+
+
+class PartEndedError(RuntimeError):
+    """A part of a service ended before the service was stopped."""
 
 
 async def until_stopped(stop: asyncio.Event, tasks: Iterable[asyncio.Task[Any]]) -> None:
-    """Let `tasks` run until `stop` is set, then cancel them and wait for them to end. A task that fails
-    first stops the others and its error is raised: a service does not run on without one of its parts."""
+    """Let `tasks`, the parts of a service that each run until it stops, run until `stop` is set; then
+    cancel them and wait for them to end. A part that ends first, by an error or not, stops the others and
+    is raised (PartEndedError if it had no error): a service does not run on without one of its parts.
+    Other errors, of parts failing at the same moment or while being cancelled, are logged."""
     stopping = asyncio.create_task(stop.wait(), name="stop")
     pending: set[asyncio.Task[Any]] = {stopping, *tasks}
+    failures: list[BaseException] = []
     try:
-        while stopping in pending:
+        while stopping in pending and not failures:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if task is not stopping and not task.cancelled() and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
+            for task in done - {stopping}:
+                if task.cancelled():
+                    failures.append(PartEndedError(f"{task.get_name()} was cancelled"))
+                elif task.exception() is not None:
+                    failures.append(task.exception())  # type: ignore[arg-type]
+                elif not stop.is_set():
+                    failures.append(PartEndedError(f"{task.get_name()} ended"))
     finally:
         for task in pending:
             task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        for ended in await asyncio.gather(*pending, return_exceptions=True):
+            if isinstance(ended, BaseException) and not isinstance(ended, asyncio.CancelledError):
+                log.error("service part failed while stopping", exc_info=ended)
+    if failures:
+        for other in failures[1:]:
+            log.error("service part failed", exc_info=other)
+        raise failures[0]
 
 
 def load_settings(settings_type: type[T]) -> T:

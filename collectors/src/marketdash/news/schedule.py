@@ -62,8 +62,8 @@ class SourceSchedule:
     def failed(self, now: float, retry_after: float | None = None) -> float:
         """Record a failure; returns the delay chosen before the next attempt."""
         self.failures += 1
-        # From the source's own interval (the first failure waits twice that); a server's Retry-After is
-        # a floor, up to a day (NewsAPI's free plan counts its requests by the day).
+        # From the source's own interval (the first failure waits one to two intervals); a server's
+        # Retry-After is a floor, up to a day (NewsAPI's free plan counts its requests by the day).
         delay = Backoff(self.interval_s, self.max_backoff_s).delay(self.failures, self.rng)
         if retry_after is not None:
             delay = max(delay, min(retry_after, 24 * 3600.0))

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -337,7 +338,11 @@ class NewsFeeder:
 
     async def _prune_daily(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            removed = self.store.prune(self.clock())
+            try:
+                removed = self.store.prune(self.clock())
+            except sqlite3.Error as exc:  # a full disk, say: the feeder goes on, the file grows until fixed
+                log.warning("old de-duplication keys not forgotten", extra={"error": str(exc)})
+                removed = 0
             if removed:
                 log.info("forgot old de-duplication keys", extra={"removed": removed})
             if not await self._sleep_until(self.clock() + 86400, stop):
