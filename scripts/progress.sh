@@ -9,7 +9,7 @@
 run_logged() {
   local what=$1 usual=$2 log=$3
   shift 3
-  local every=${PROGRESS_EVERY_S:-60} started=$SECONDS next rc=0 pid
+  local every=${PROGRESS_EVERY_S:-60} started=$SECONDS next rc=0 pid last
   next=$every
   echo "$what: started, usually $usual (its output: $log)" >&2
   "$@" >"$log" 2>&1 &
@@ -19,8 +19,9 @@ run_logged() {
     if [ $((SECONDS - started)) -ge "$next" ] && kill -0 "$pid" 2>/dev/null; then
       next=$((next + every))
       # The last line the step wrote says where it is (the module or the crate it is on).
-      echo "$what: $(((SECONDS - started) / 60)) min $(((SECONDS - started) % 60)) s so far;" \
-        "now: $(tail -n 1 "$log" 2>/dev/null | tr -d '\r' | cut -c1-100)" >&2
+      last=$(tail -n 1 "$log" 2>/dev/null | tr -d '\r' | cut -c1-100)
+      [ -n "$last" ] && last="last output: $last" || last="no output yet"
+      echo "$what: $(((SECONDS - started) / 60)) min $(((SECONDS - started) % 60)) s so far; $last" >&2
     fi
   done
   wait "$pid" || rc=$?

@@ -38,7 +38,7 @@ def test_a_long_step_says_how_long_it_has_run_and_what_it_is_on(tmp_path: Path) 
     )
     progress = [line for line in lines if "so far" in line]
     assert progress, lines
-    assert progress[0].endswith("now: go: downloading example.com/a v1.0.0")
+    assert progress[0].endswith("last output: go: downloading example.com/a v1.0.0")
     assert lines[-1].startswith("build-thing: compiling: done in ")
     assert run.stdout == ""  # the step's own output went to its log only
     assert log.splitlines() == ["go: downloading example.com/a v1.0.0", "Compiling flux"]
