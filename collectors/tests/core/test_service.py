@@ -118,7 +118,9 @@ async def test_a_part_that_ends_without_an_error_before_the_stop_is_a_failure_to
         await asyncio.sleep(0.01)
 
     with pytest.raises(PartEndedError, match="watchlists ended"):
-        await until_stopped(asyncio.Event(), [asyncio.create_task(gives_up(), name="watchlists")])
+        await asyncio.wait_for(
+            until_stopped(asyncio.Event(), [asyncio.create_task(gives_up(), name="watchlists")]), 5
+        )
 
 
 async def test_the_stop_event_cancels_the_parts_and_returns() -> None:
