@@ -52,7 +52,7 @@ class Poller:
         self.metrics = metrics
         self.assets: list[Asset] = []
         self.last_success: float | None = None
-        # A round of polls takes every_s; each rate-limited answer in a row doubles that, up to 8 times.
+        # A round of polls takes every_s; each rate-limited answer in a row doubles it, to 8 every_s at most.
         self.pacing = Backoff(every_s, every_s * 8)
         self.rate_limited = 0
         self._session: aiohttp.ClientSession | None = None
